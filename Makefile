@@ -1,0 +1,48 @@
+.POSIX:
+.SUFFIXES:
+
+# Users own these; the project's own flags live in HC_* so CFLAGS=... on the
+# command line cannot drop them.
+CC = cc
+CFLAGS = -O2 -g
+CPPFLAGS =
+LDFLAGS =
+PREFIX = /usr/local
+DESTDIR =
+
+HC_CPPFLAGS = -D_GNU_SOURCE
+HC_WARN = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2
+HC_CFLAGS = $(HC_WARN)
+
+SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
+	src/http.c src/checks.c src/spawn.c src/serve.c src/server.c \
+	src/flight.c
+HDR = src/options.h src/words.h src/log.h src/loop.h src/http.h \
+	src/checks.h src/spawn.h src/serve.h src/server.h src/flight.h
+
+all: health-checker
+
+health-checker: $(SRC) $(HDR)
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
+		-o $@ $(SRC) $(LDFLAGS)
+
+tests/listen: tests/listen.c
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
+		-o $@ tests/listen.c $(LDFLAGS)
+
+# Every source once more with -Werror at the same optimisation: a warning
+# fails `make check` (and CI) without failing a user's `make`.
+werror:
+	for f in $(SRC) tests/listen.c; do \
+		$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
+			-Werror -c -o /dev/null $$f || exit 1; \
+	done
+
+check: health-checker tests/listen werror
+	HC=$${HC:-./health-checker} tests/run
+
+clean:
+	rm -f health-checker tests/listen
+
+.PHONY: all check clean werror

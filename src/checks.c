@@ -1,0 +1,422 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checks.h"
+#include "log.h"
+#include "spawn.h"
+
+#define OUTPUT_KEEP 4096
+/* Bytes read from a script's pipe per wake-up: bounds how long one chatty
+ * script can hold the loop from other connections. */
+#define OUTPUT_SLICE (256 * 1024)
+
+struct probe {
+	struct check_run *run;
+	const struct check_spec *spec;
+	struct check_result *res;
+	struct timer deadline;
+	int finished;
+	/* CHECK_TCP: one non-blocking connect per resolved address */
+	struct watch *socks;
+	size_t nsocks;
+	size_t inflight;
+	int err;
+	/* CHECK_SCRIPT */
+	struct child child;
+	int spawned;
+	struct watch exitw, outw;
+	char out[OUTPUT_KEEP];
+	size_t outlen;
+};
+
+struct check_run {
+	struct loop *loop;
+	const struct options *o;
+	int64_t started;
+	size_t pending;
+	struct timer done_timer;
+	void (*done)(void *ctx, const struct verdict *v);
+	void *ctx;
+	struct check_result *results;
+	struct probe probes[];
+};
+
+static const char *const type_names[] = {
+	[CHECK_TCP] = "tcp",
+	[CHECK_SCRIPT] = "script",
+};
+
+const char *
+check_type_name(enum check_type type)
+{
+	return type_names[type];
+}
+
+static const char *
+errno_reason(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return "refused";
+	case ETIMEDOUT:
+		return "timed out";
+	case ENETUNREACH:
+		return "network unreachable";
+	case EHOSTUNREACH:
+		return "host unreachable";
+	default:
+		return strerror(err);
+	}
+}
+
+/* A script's output as one log-safe, quoted line. */
+static void
+escape_output(const char *in, size_t n, char *out, size_t cap)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 5 < cap; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void
+run_done(struct timer *t)
+{
+	struct check_run *run = t->ctx;
+	struct verdict v;
+	size_t i;
+
+	v.ok = 1;
+	v.n = run->o->nchecks;
+	v.results = run->results;
+	for (i = 0; i < v.n; i++)
+		v.ok &= run->results[i].ok;
+	run->done(run->ctx, &v);
+}
+
+static void
+tcp_close_all(struct probe *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsocks; i++) {
+		if (p->socks[i].fd == -1)
+			continue;
+		loop_del(p->run->loop, &p->socks[i]);
+		close(p->socks[i].fd);
+		p->socks[i].fd = -1;
+	}
+	p->inflight = 0;
+}
+
+static void
+finish(struct probe *p, int ok, const char *reason)
+{
+	struct check_run *run = p->run;
+	char output[OUTPUT_KEEP * 4 + 1];
+
+	if (p->finished)
+		return;
+	p->finished = 1;
+	timer_cancel(run->loop, &p->deadline);
+	if (p->spec->type == CHECK_TCP)
+		tcp_close_all(p);
+	p->res->ok = ok;
+	p->res->ms = (int)(loop_now() - run->started);
+	snprintf(p->res->reason, sizeof(p->res->reason), "%s",
+		 ok ? "" : reason);
+	if (ok) {
+		log_msg(LOGLVL_INFO, "check %s %s ok %dms",
+			type_names[p->spec->type], p->spec->target,
+			p->res->ms);
+	} else if (p->spec->type == CHECK_SCRIPT && p->spawned) {
+		escape_output(p->out, p->outlen, output, sizeof(output));
+		log_msg(LOGLVL_WARN, "check script %s fail %dms %s output \"%s\"",
+			p->spec->target, p->res->ms, reason, output);
+	} else {
+		log_msg(LOGLVL_WARN, "check %s %s fail %dms %s",
+			type_names[p->spec->type], p->spec->target,
+			p->res->ms, reason);
+	}
+	if (--run->pending == 0)
+		timer_arm(run->loop, &run->done_timer, 0);
+}
+
+static void
+tcp_ready(struct watch *w, unsigned events)
+{
+	struct probe *p = w->ctx;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)events;
+	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == 0) {
+		finish(p, 1, NULL);
+		return;
+	}
+	p->err = err;
+	loop_del(p->run->loop, w);
+	close(w->fd);
+	w->fd = -1;
+	if (--p->inflight == 0)
+		finish(p, 0, errno_reason(err));
+}
+
+static void
+timed_out(struct timer *t)
+{
+	struct probe *p = t->ctx;
+
+	if (p->spec->type == CHECK_SCRIPT) {
+		spawn_kill(&p->child);
+		/* Leave the rest to script_exited(), now just a reap. */
+		p->exitw.fn(&p->exitw, LOOP_IN);
+		return;
+	}
+	finish(p, 0, "timed out");
+}
+
+static void
+tcp_start(struct probe *p)
+{
+	const struct check_spec *s = p->spec;
+	size_t i;
+
+	p->socks = calloc(s->naddrs, sizeof(*p->socks));
+	if (p->socks == NULL) {
+		finish(p, 0, strerror(errno));
+		return;
+	}
+	p->nsocks = s->naddrs;
+	p->err = ECONNREFUSED;
+	/* Every address at once: passes on the first that accepts. */
+	for (i = 0; i < s->naddrs; i++) {
+		struct watch *w = &p->socks[i];
+		const struct sockaddr_any *a = &s->addrs[i];
+
+		w->ctx = p;
+		w->fn = tcp_ready;
+		w->fd = socket(a->ss.ss_family,
+			       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (w->fd == -1) {
+			p->err = errno;
+			continue;
+		}
+		if (connect(w->fd, (const struct sockaddr *)&a->ss, a->len) ==
+		    0) {
+			p->inflight++;
+			finish(p, 1, NULL);
+			return;
+		}
+		if (errno != EINPROGRESS ||
+		    loop_add(p->run->loop, w, LOOP_OUT) == -1) {
+			p->err = errno;
+			close(w->fd);
+			w->fd = -1;
+			continue;
+		}
+		p->inflight++;
+	}
+	if (p->inflight == 0)
+		finish(p, 0, errno_reason(p->err));
+}
+
+/* Reads what the pipe holds now, at most OUTPUT_SLICE; keeps the first
+ * OUTPUT_KEEP bytes.  Returns 1 at end of file. */
+static int
+drain_output(struct probe *p)
+{
+	char scratch[16384];
+	size_t total = 0;
+
+	while (total < OUTPUT_SLICE) {
+		ssize_t n = read(p->child.outfd, scratch, sizeof(scratch));
+
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return errno != EAGAIN && errno != EINTR;
+		if (p->outlen < OUTPUT_KEEP) {
+			size_t keep = OUTPUT_KEEP - p->outlen;
+
+			if (keep > (size_t)n)
+				keep = (size_t)n;
+			memcpy(p->out + p->outlen, scratch, keep);
+			p->outlen += keep;
+		}
+		total += (size_t)n;
+	}
+	return 0;
+}
+
+static void
+close_output(struct probe *p)
+{
+	if (p->child.outfd == -1)
+		return;
+	loop_del(p->run->loop, &p->outw);
+	close(p->child.outfd);
+	p->child.outfd = -1;
+}
+
+static void
+script_output(struct watch *w, unsigned events)
+{
+	struct probe *p = w->ctx;
+
+	(void)events;
+	if (drain_output(p))
+		close_output(p);
+}
+
+static void
+script_exited(struct watch *w, unsigned events)
+{
+	struct probe *p = w->ctx;
+	char reason[CHECK_REASON_MAX];
+	int status, killed = !p->deadline.armed;
+
+	(void)events;
+	/* Whatever it wrote before exiting is in the pipe now; a grandchild
+	 * that keeps the pipe open gets no more of our time. */
+	if (p->child.outfd != -1)
+		drain_output(p);
+	close_output(p);
+	loop_del(p->run->loop, &p->exitw);
+	status = spawn_reap(&p->child);
+	if (killed)
+		snprintf(reason, sizeof(reason), "timed out");
+	else if (WIFEXITED(status))
+		snprintf(reason, sizeof(reason), "exit %d",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(reason, sizeof(reason), "killed by signal %d",
+			 WTERMSIG(status));
+	else
+		snprintf(reason, sizeof(reason), "wait status %d", status);
+	finish(p, !killed && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       reason);
+	p->spawned = 0;
+}
+
+static void
+script_start(struct probe *p)
+{
+	char reason[CHECK_REASON_MAX];
+	int err;
+
+	p->child.outfd = p->child.pidfd = -1;
+	err = spawn_start(p->spec->argv, &p->child);
+	if (err != 0) {
+		snprintf(reason, sizeof(reason), "cannot execute: %s",
+			 strerror(err));
+		finish(p, 0, reason);
+		return;
+	}
+	p->spawned = 1;
+	p->exitw.fd = p->child.pidfd;
+	p->exitw.fn = script_exited;
+	p->exitw.ctx = p;
+	p->outw.fd = p->child.outfd;
+	p->outw.fn = script_output;
+	p->outw.ctx = p;
+	if (loop_add(p->run->loop, &p->exitw, LOOP_IN) == -1 ||
+	    loop_add(p->run->loop, &p->outw, LOOP_IN) == -1) {
+		err = errno;
+		loop_del(p->run->loop, &p->exitw);
+		close_output(p);
+		spawn_reap(&p->child);
+		p->spawned = 0;
+		snprintf(reason, sizeof(reason), "%s", strerror(err));
+		finish(p, 0, reason);
+	}
+}
+
+struct check_run *
+check_run_start(struct loop *loop, const struct options *o,
+		void (*done)(void *ctx, const struct verdict *v), void *ctx)
+{
+	struct check_run *run;
+	size_t i;
+
+	run = calloc(1, sizeof(*run) + o->nchecks * sizeof(struct probe));
+	if (run == NULL)
+		return NULL;
+	run->results = calloc(o->nchecks, sizeof(*run->results));
+	if (run->results == NULL) {
+		free(run);
+		return NULL;
+	}
+	run->loop = loop;
+	run->o = o;
+	run->done = done;
+	run->ctx = ctx;
+	run->done_timer.fn = run_done;
+	run->done_timer.ctx = run;
+	run->started = loop_now();
+	run->pending = o->nchecks;
+	for (i = 0; i < o->nchecks; i++) {
+		struct probe *p = &run->probes[i];
+
+		p->run = run;
+		p->spec = &o->checks[i];
+		p->res = &run->results[i];
+		p->deadline.fn = timed_out;
+		p->deadline.ctx = p;
+		timer_arm(loop, &p->deadline,
+			  run->started + (p->spec->type == CHECK_SCRIPT
+						  ? o->script_timeout_ms
+						  : o->port_timeout_ms));
+		if (p->spec->type == CHECK_TCP)
+			tcp_start(p);
+		else
+			script_start(p);
+	}
+	return run;
+}
+
+void
+check_run_free(struct check_run *run)
+{
+	size_t i;
+
+	if (run == NULL)
+		return;
+	for (i = 0; i < run->o->nchecks; i++) {
+		struct probe *p = &run->probes[i];
+
+		timer_cancel(run->loop, &p->deadline);
+		if (p->spec->type == CHECK_TCP) {
+			tcp_close_all(p);
+			free(p->socks);
+		} else if (p->spawned) {
+			close_output(p);
+			loop_del(run->loop, &p->exitw);
+			spawn_reap(&p->child);
+		}
+	}
+	timer_cancel(run->loop, &run->done_timer);
+	free(run->results);
+	free(run);
+}

@@ -1,0 +1,233 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+
+static const int codes[HTTP_NSTATUS] = {
+	[HTTP_200] = 200,
+	[HTTP_400] = 400,
+	[HTTP_408] = 408,
+	[HTTP_431] = 431,
+	[HTTP_500] = 500,
+	[HTTP_503] = 503,
+	[HTTP_504] = 504,
+	[HTTP_505] = 505,
+};
+
+static const char *const reasons[HTTP_NSTATUS] = {
+	[HTTP_200] = "OK",
+	[HTTP_400] = "Bad Request",
+	[HTTP_408] = "Request Timeout",
+	[HTTP_431] = "Request Header Fields Too Large",
+	[HTTP_500] = "Internal Server Error",
+	[HTTP_503] = "Service Unavailable",
+	[HTTP_504] = "Gateway Timeout",
+	[HTTP_505] = "HTTP Version Not Supported",
+};
+
+int
+http_code(enum http_status status)
+{
+	return codes[status];
+}
+
+const char *
+http_reason(enum http_status status)
+{
+	return reasons[status];
+}
+
+/* RFC 9110 tchar */
+static int
+is_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Field values and targets: visible ASCII, or obs-text; values also SP/HT. */
+static int
+is_vchar(unsigned char c)
+{
+	return (c > 0x20 && c < 0x7f) || c >= 0x80;
+}
+
+static enum http_parse
+done(struct http_request *req, enum http_status status)
+{
+	req->status = status;
+	return HTTP_PARSE_DONE;
+}
+
+/* Bytes that no line of a head may hold, complete or not. */
+static int
+tail_is_bad(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '\r') {
+			if (i + 1 < n)
+				return 1; /* CR not before LF */
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The request line, without its line ending. */
+static enum http_status
+request_line(const char *p, size_t n, struct http_request *req)
+{
+	size_t i = 0, start;
+	int major, minor;
+
+	for (start = i; i < n && is_tchar((unsigned char)p[i]); i++)
+		;
+	if (i == start || i >= n || p[i] != ' ')
+		return HTTP_400;
+	req->method = p + start;
+	req->method_len = i - start;
+	for (start = ++i; i < n && is_vchar((unsigned char)p[i]); i++)
+		;
+	if (i == start || i >= n || p[i] != ' ')
+		return HTTP_400;
+	req->target = p + start;
+	req->target_len = i - start;
+	i++;
+	if (n - i != 8 || memcmp(p + i, "HTTP/", 5) != 0 ||
+	    p[i + 5] < '0' || p[i + 5] > '9' || p[i + 6] != '.' ||
+	    p[i + 7] < '0' || p[i + 7] > '9')
+		return HTTP_400;
+	major = p[i + 5] - '0';
+	minor = p[i + 7] - '0';
+	req->head_only = req->method_len == 4 &&
+			 memcmp(req->method, "HEAD", 4) == 0;
+	if (major != 1)
+		return HTTP_505; /* answered as HTTP/1.1 */
+	req->minor = minor > 1 ? 1 : minor;
+	return HTTP_200;
+}
+
+static enum http_status
+header_line(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && is_tchar((unsigned char)p[i]); i++)
+		;
+	/* Also refuses obs-fold (a line that starts with whitespace) and
+	 * whitespace between the name and the colon (RFC 9112 5.1). */
+	if (i == 0 || i >= n || p[i] != ':')
+		return HTTP_400;
+	for (i++; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!is_vchar(c) && c != ' ' && c != '\t')
+			return HTTP_400;
+	}
+	return HTTP_200;
+}
+
+enum http_parse
+http_parse(const char *buf, size_t len, struct http_request *req)
+{
+	size_t pos = 0;
+	int first = 1;
+
+	memset(req, 0, sizeof(*req));
+	req->status = HTTP_200;
+	req->minor = 1;
+
+	/* RFC 9112 2.2: ignore empty lines before the request line. */
+	while (pos < len && (buf[pos] == '\n' ||
+			     (buf[pos] == '\r' && pos + 1 < len &&
+			      buf[pos + 1] == '\n')))
+		pos += buf[pos] == '\r' ? 2 : 1;
+
+	for (;;) {
+		const char *line = buf + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t n;
+		enum http_status st;
+
+		if (nl == NULL) {
+			size_t left = len - pos;
+
+			if (tail_is_bad(line, left))
+				return done(req, HTTP_400);
+			if (first) {
+				size_t i = 0;
+
+				if (left > 0 && line[left - 1] == '\r')
+					left--;
+				/* Garbage gets its 400 now, not at 8 KiB. */
+				while (i < left &&
+				       is_tchar((unsigned char)line[i]))
+					i++;
+				if (i < left && line[i] != ' ')
+					return done(req, HTTP_400);
+			}
+			if (len >= HTTP_HEAD_MAX)
+				return done(req, HTTP_431);
+			return HTTP_PARSE_MORE;
+		}
+		n = (size_t)(nl - line);
+		pos += n + 1;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (memchr(line, '\r', n) != NULL)
+			return done(req, HTTP_400);
+		if (first) {
+			st = request_line(line, n, req);
+			if (st != HTTP_200)
+				return done(req, st);
+			first = 0;
+			continue;
+		}
+		if (n == 0) {
+			req->head_len = pos;
+			return done(req, HTTP_200);
+		}
+		st = header_line(line, n);
+		if (st != HTTP_200)
+			return done(req, st);
+	}
+}
+
+size_t
+http_format(char *out, size_t cap, const struct http_response *resp)
+{
+	char date[64];
+	struct tm tm;
+	int n;
+
+	gmtime_r(&resp->date, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	n = snprintf(out, cap,
+		     "HTTP/1.%d %d %s\r\n"
+		     "Date: %s\r\n"
+		     "Content-Type: %s\r\n"
+		     "Content-Length: %zu\r\n"
+		     "Connection: close\r\n"
+		     "Cache-Control: no-store\r\n"
+		     "%s"
+		     "\r\n",
+		     resp->minor, codes[resp->status], reasons[resp->status],
+		     date, resp->content_type, resp->body_len,
+		     resp->status == HTTP_503 ? "Retry-After: 30\r\n" : "");
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	if (!resp->head_only) {
+		if (resp->body_len > cap - (size_t)n)
+			return 0;
+		memcpy(out + n, resp->body, resp->body_len);
+		n += (int)resp->body_len;
+	}
+	return (size_t)n;
+}

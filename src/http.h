@@ -1,0 +1,57 @@
+/* http: a pure request-head parser and response formatter over buffers.
+ * No descriptors, no clocks, no allocation: the fuzz target. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define HTTP_HEAD_MAX 8192
+
+enum http_status {
+	HTTP_200,
+	HTTP_400,
+	HTTP_408,
+	HTTP_431,
+	HTTP_500,
+	HTTP_503,
+	HTTP_504,
+	HTTP_505,
+	HTTP_NSTATUS
+};
+
+enum http_parse {
+	HTTP_PARSE_MORE, /* valid so far, head not complete */
+	HTTP_PARSE_DONE, /* req filled in; req->status says what to answer */
+};
+
+struct http_request {
+	enum http_status status; /* HTTP_200: a good request */
+	int minor;		 /* answer with HTTP/1.<minor> */
+	int head_only;		 /* HEAD: no body in the answer */
+	const char *method, *target; /* point into the buffer */
+	size_t method_len, target_len;
+	size_t head_len; /* bytes of the head, final empty line included */
+};
+
+struct http_response {
+	enum http_status status;
+	int minor;
+	int head_only;
+	const char *content_type;
+	const char *body;
+	size_t body_len;
+	time_t date;
+};
+
+/* Parses buf[0..len); len never exceeds HTTP_HEAD_MAX.  A head that has not
+ * ended within HTTP_HEAD_MAX bytes is DONE with status HTTP_431. */
+enum http_parse http_parse(const char *buf, size_t len,
+			   struct http_request *req);
+int http_code(enum http_status status);
+const char *http_reason(enum http_status status);
+/* Writes the whole response (head, and body unless head_only) to out;
+ * returns its length, or 0 when cap is too small. */
+size_t http_format(char *out, size_t cap, const struct http_response *resp);
+
+#endif

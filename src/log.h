@@ -1,0 +1,26 @@
+/* log: levelled, one line per event, to stderr, journald (<N> prefixes) or
+ * syslog(3) when stderr is the client's connection.  Never to the client. */
+#ifndef LOG_H
+#define LOG_H
+
+enum log_level {
+	LOGLVL_PANIC,
+	LOGLVL_FATAL,
+	LOGLVL_ERROR,
+	LOGLVL_WARN,
+	LOGLVL_INFO,
+	LOGLVL_DEBUG
+};
+
+/* Chooses the sink from what fd 2 is; call before anything opens fd 2. */
+void log_open(void);
+void log_set_level(enum log_level level);
+int log_enabled(enum log_level level);
+/* 0 when name is a level (panic fatal error warning warn info debug). */
+int log_level_parse(const char *name, enum log_level *level);
+/* Non-zero when messages go to a plain stderr a person reads. */
+int log_is_stderr(void);
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,184 @@
+#include <errno.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+#define BATCH 64
+
+int64_t
+loop_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+loop_init(struct loop *loop)
+{
+	loop->timers = NULL;
+	loop->ready = NULL;
+	loop->batch = NULL;
+	loop->nbatch = 0;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return loop->epfd == -1 ? -1 : 0;
+}
+
+void
+loop_close(struct loop *loop)
+{
+	if (loop->epfd != -1)
+		close(loop->epfd);
+	loop->epfd = -1;
+}
+
+static int
+ctl(struct loop *loop, int op, struct watch *w, unsigned events)
+{
+	struct epoll_event ev;
+
+	ev.events = events;
+	ev.data.ptr = w;
+	return epoll_ctl(loop->epfd, op, w->fd, &ev);
+}
+
+int
+loop_add(struct loop *loop, struct watch *w, unsigned events)
+{
+	w->always_ready = 0;
+	w->next_ready = NULL;
+	if (ctl(loop, EPOLL_CTL_ADD, w, events) == 0)
+		return 0;
+	if (errno != EPERM)
+		return -1;
+	/* inetd mode with a file on stdin: never blocks, always ready. */
+	w->always_ready = 1;
+	w->next_ready = loop->ready;
+	loop->ready = w;
+	return 0;
+}
+
+int
+loop_mod(struct loop *loop, struct watch *w, unsigned events)
+{
+	if (w->always_ready)
+		return 0;
+	return ctl(loop, EPOLL_CTL_MOD, w, events);
+}
+
+void
+loop_del(struct loop *loop, struct watch *w)
+{
+	struct epoll_event *batch = loop->batch;
+	int i;
+
+	if (w->always_ready) {
+		struct watch **pp;
+
+		for (pp = &loop->ready; *pp != NULL; pp = &(*pp)->next_ready) {
+			if (*pp == w) {
+				*pp = w->next_ready;
+				break;
+			}
+		}
+		w->always_ready = 0;
+	} else {
+		ctl(loop, EPOLL_CTL_DEL, w, 0);
+	}
+	for (i = 0; i < loop->nbatch; i++)
+		if (batch[i].data.ptr == w)
+			batch[i].data.ptr = NULL;
+}
+
+void
+timer_arm(struct loop *loop, struct timer *t, int64_t at)
+{
+	struct timer **pp = &loop->timers;
+	struct timer *prev = NULL;
+
+	if (t->armed)
+		timer_cancel(loop, t);
+	t->at = at;
+	while (*pp != NULL && (*pp)->at <= at) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	t->next = *pp;
+	t->prev = prev;
+	if (*pp != NULL)
+		(*pp)->prev = t;
+	*pp = t;
+	t->armed = 1;
+}
+
+void
+timer_cancel(struct loop *loop, struct timer *t)
+{
+	if (!t->armed)
+		return;
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		loop->timers = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	t->armed = 0;
+	t->prev = t->next = NULL;
+}
+
+static void
+fire_timers(struct loop *loop)
+{
+	int64_t now = loop_now();
+
+	while (loop->timers != NULL && loop->timers->at <= now) {
+		struct timer *t = loop->timers;
+
+		timer_cancel(loop, t);
+		t->fn(t);
+	}
+}
+
+int
+loop_run_once(struct loop *loop)
+{
+	struct epoll_event batch[BATCH];
+	int timeout = -1;
+	int i, n;
+
+	if (loop->ready != NULL) {
+		timeout = 0;
+	} else if (loop->timers != NULL) {
+		int64_t left = loop->timers->at - loop_now();
+
+		timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+	}
+	n = epoll_wait(loop->epfd, batch, BATCH, timeout);
+	if (n == -1) {
+		if (errno != EINTR)
+			return -1;
+		n = 0;
+	}
+	loop->batch = batch;
+	loop->nbatch = n;
+	for (i = 0; i < n; i++) {
+		struct watch *w = batch[i].data.ptr;
+
+		if (w != NULL)
+			w->fn(w, batch[i].events);
+	}
+	loop->batch = NULL;
+	loop->nbatch = 0;
+	if (loop->ready != NULL) {
+		struct watch *w = loop->ready;
+
+		/* One per turn: its callback may remove it or others. */
+		w->fn(w, LOOP_IN | LOOP_OUT);
+	}
+	fire_timers(loop);
+	return 0;
+}

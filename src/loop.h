@@ -1,0 +1,50 @@
+/* loop: descriptors and deadlines, dispatched from one epoll set; every mode
+ * (one-shot and server) drives its connections and checks through it. */
+#ifndef LOOP_H
+#define LOOP_H
+
+#include <stdint.h>
+
+#define LOOP_IN 0x001u	/* EPOLLIN */
+#define LOOP_OUT 0x004u /* EPOLLOUT */
+
+struct watch {
+	int fd;
+	void (*fn)(struct watch *w, unsigned events);
+	void *ctx;
+	int always_ready; /* a regular file: epoll refuses it, reads never block */
+	struct watch *next_ready;
+};
+
+struct timer {
+	int64_t at; /* CLOCK_MONOTONIC milliseconds */
+	void (*fn)(struct timer *t);
+	void *ctx;
+	int armed;
+	struct timer *prev, *next;
+};
+
+struct loop {
+	int epfd;
+	struct timer *timers; /* sorted by deadline */
+	struct watch *ready;  /* always-ready watches */
+	/* The batch being dispatched, so loop_del can void pending events of
+	 * a watch that an earlier callback of the same batch removed. */
+	void *batch;
+	int nbatch;
+};
+
+int64_t loop_now(void);
+int loop_init(struct loop *loop);
+void loop_close(struct loop *loop);
+/* Returns 0 or -1 with errno. */
+int loop_add(struct loop *loop, struct watch *w, unsigned events);
+int loop_mod(struct loop *loop, struct watch *w, unsigned events);
+void loop_del(struct loop *loop, struct watch *w);
+void timer_arm(struct loop *loop, struct timer *t, int64_t at);
+void timer_cancel(struct loop *loop, struct timer *t);
+/* Waits for one batch of events or the next deadline and dispatches them.
+ * Returns -1 with errno only when epoll itself fails (EINTR is not). */
+int loop_run_once(struct loop *loop);
+
+#endif

@@ -1,0 +1,237 @@
+/* main: parse the command line, pick the mode, run it; the only exit(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checks.h"
+#include "flight.h"
+#include "log.h"
+#include "options.h"
+#include "serve.h"
+#include "server.h"
+
+#define LISTEN_FDS_START 3
+
+/* Exit statuses: 0 answered (healthy or not), 1 could not do the job,
+ * 2 usage.  --once: 0 healthy, 1 unhealthy. */
+enum { EXIT_ANSWERED = 0, EXIT_TROUBLE = 1, EXIT_USAGE = 2 };
+
+/* sd_listen_fds(3) without libsystemd: how many fds from 3 are ours.  The
+ * variables are consumed whatever they say, so no script sees them. */
+static int
+take_listen_fds(void)
+{
+	const char *pid = getenv("LISTEN_PID");
+	const char *fds = getenv("LISTEN_FDS");
+	char *end;
+	long p, n = 0;
+	int fd;
+
+	if (pid != NULL && fds != NULL) {
+		errno = 0;
+		p = strtol(pid, &end, 10);
+		if (errno == 0 && *end == '\0' && p == (long)getpid()) {
+			n = strtol(fds, &end, 10);
+			if (errno != 0 || *end != '\0' || n < 0 ||
+			    n > INT_MAX - LISTEN_FDS_START)
+				n = 0;
+		}
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	for (fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + n; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return (int)n;
+}
+
+/* fds 0-2 open, so that no socket of ours ever lands on them. */
+static void
+fill_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) == -1 &&
+		    open("/dev/null", O_RDWR) == -1)
+			_exit(EXIT_TROUBLE);
+}
+
+static int
+is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static int
+is_listening(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
+	       on;
+}
+
+struct once_state {
+	const struct options *o;
+	int finished;
+	int ok;
+};
+
+static void
+once_done(void *ctx, const struct verdict *v)
+{
+	struct once_state *st = ctx;
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		const struct check_result *r = &v->results[i];
+		const struct check_spec *c = &st->o->checks[i];
+
+		printf("%s %s %s %dms%s%s\n", r->ok ? "ok" : "fail",
+		       check_type_name(c->type), c->target, r->ms,
+		       r->ok ? "" : " ", r->reason);
+	}
+	puts(v->ok ? "OK" : "At least one health check failed");
+	st->ok = v->ok;
+	st->finished = 1;
+}
+
+static int
+run_once(const struct options *o)
+{
+	struct once_state st = {o, 0, 0};
+	struct check_run *run;
+	struct loop loop;
+
+	if (loop_init(&loop) == -1) {
+		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
+		return EXIT_TROUBLE;
+	}
+	run = check_run_start(&loop, o, once_done, &st);
+	if (run == NULL) {
+		log_msg(LOGLVL_ERROR, "cannot run the checks: %s",
+			strerror(errno));
+		loop_close(&loop);
+		return EXIT_TROUBLE;
+	}
+	while (!st.finished)
+		if (loop_run_once(&loop) == -1)
+			break;
+	check_run_free(run);
+	loop_close(&loop);
+	if (fflush(stdout) == EOF)
+		return EXIT_TROUBLE;
+	return st.finished && st.ok ? 0 : 1;
+}
+
+struct one_state {
+	int finished;
+	enum serve_outcome outcome;
+};
+
+static void
+one_done(void *ctx, struct conn *c, enum serve_outcome outcome)
+{
+	struct one_state *st = ctx;
+
+	(void)c;
+	st->finished = 1;
+	st->outcome = outcome;
+}
+
+/* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
+static int
+serve_one(const struct options *o, int in_fd, int out_fd)
+{
+	struct one_state st = {0, SERVE_FAILED};
+	struct flight fl;
+	struct loop loop;
+	struct conn *c;
+
+	if (loop_init(&loop) == -1) {
+		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
+		return EXIT_TROUBLE;
+	}
+	flight_init(&fl, &loop, o);
+	c = serve_start(&loop, &fl, o, in_fd, out_fd, one_done, &st);
+	if (c == NULL) {
+		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
+			strerror(errno));
+		loop_close(&loop);
+		return EXIT_TROUBLE;
+	}
+	while (!st.finished)
+		if (loop_run_once(&loop) == -1) {
+			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
+			break;
+		}
+	serve_free(c);
+	flight_close(&fl);
+	loop_close(&loop);
+	/* A client that went away is not our failure: only our own trouble
+	 * should leave a failed unit behind. */
+	return st.finished ? EXIT_ANSWERED : EXIT_TROUBLE;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	char err[512];
+	int nfds, status;
+
+	log_open();
+	nfds = take_listen_fds();
+	fill_std_fds();
+	signal(SIGPIPE, SIG_IGN);
+	/* A supervisor's SIG_IGN would make the kernel reap our scripts
+	 * before we could read their exit status. */
+	signal(SIGCHLD, SIG_DFL);
+
+	switch (options_parse(&o, argc, argv, err, sizeof(err))) {
+	case OPTIONS_HELP:
+		options_help(stdout);
+		options_free(&o);
+		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
+	case OPTIONS_VERSION:
+		printf("health-checker %s\n", VERSION);
+		options_free(&o);
+		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
+	case OPTIONS_USAGE:
+		if (log_is_stderr())
+			fprintf(stderr, "health-checker: %s\n", err);
+		else
+			log_msg(LOGLVL_ERROR, "%s", err);
+		options_free(&o);
+		return EXIT_USAGE;
+	case OPTIONS_RUN:
+		break;
+	}
+	log_set_level(o.log_level);
+
+	if (o.once)
+		status = run_once(&o);
+	else if (o.listener_given)
+		status = server_run(&o, -1, 0);
+	else if (nfds >= 1 && is_listening(LISTEN_FDS_START))
+		status = server_run(&o, LISTEN_FDS_START, nfds);
+	else if (nfds >= 1)
+		status = serve_one(&o, LISTEN_FDS_START, LISTEN_FDS_START);
+	else if (o.inetd || is_socket(STDIN_FILENO))
+		status = serve_one(&o, STDIN_FILENO, STDOUT_FILENO);
+	else
+		status = server_run(&o, -1, 0);
+	options_free(&o);
+	return status;
+}

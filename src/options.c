@@ -1,0 +1,540 @@
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+#include "words.h"
+
+#define MAX_SECONDS 3600
+#define MAX_CONNECTIONS_LIMIT 10000
+
+enum {
+	OPT_PORT = 256,
+	OPT_SCRIPT,
+	OPT_SCRIPT_TIMEOUT,
+	OPT_PORT_TIMEOUT,
+	OPT_REQUEST_TIMEOUT,
+	OPT_LISTENER,
+	OPT_SINGLEFLIGHT,
+	OPT_LOG_LEVEL,
+	OPT_INETD,
+	OPT_ONCE,
+	OPT_LOCK_FILE,
+	OPT_MAX_CONNECTIONS,
+	OPT_VERSION,
+	OPT_HELP
+};
+
+static const struct option longopts[] = {
+	{"port", required_argument, NULL, OPT_PORT},
+	{"script", required_argument, NULL, OPT_SCRIPT},
+	{"script-timeout", required_argument, NULL, OPT_SCRIPT_TIMEOUT},
+	{"port-timeout", required_argument, NULL, OPT_PORT_TIMEOUT},
+	{"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+	{"listener", required_argument, NULL, OPT_LISTENER},
+	{"singleflight", no_argument, NULL, OPT_SINGLEFLIGHT},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"inetd", no_argument, NULL, OPT_INETD},
+	{"once", no_argument, NULL, OPT_ONCE},
+	{"lock-file", required_argument, NULL, OPT_LOCK_FILE},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+static const char help_text[] =
+	"Usage: health-checker [OPTIONS]\n"
+	"\n"
+	"Answers an HTTP request with 200 OK when every check passes and 504\n"
+	"when any fails.  Run from inetd, xinetd or systemd socket "
+	"activation\n"
+	"(one request per process) or as a standalone server.\n"
+	"\n"
+	"Checks (at least one):\n"
+	"  --port PORT|HOST:PORT|[IPv6]:PORT\n"
+	"                          TCP connect check; bare PORT is "
+	"127.0.0.1 (repeatable)\n"
+	"  --script \"CMD ARGS\"     run CMD (PATH lookup, no shell); passes "
+	"on exit 0\n"
+	"                          (repeatable)\n"
+	"Deadlines (seconds, decimals allowed, at most 3600):\n"
+	"  --script-timeout SECONDS  every script's deadline (default 5)\n"
+	"  --port-timeout SECONDS    every TCP connect's deadline (default 5)\n"
+	"  --request-timeout SECONDS deadline to receive the request head "
+	"(default 5)\n"
+	"Modes:\n"
+	"  --once                  run the checks once, print the results, "
+	"exit 0 if\n"
+	"                          healthy, 1 if not; no HTTP\n"
+	"  --inetd                 answer one request on stdin/stdout "
+	"(automatic when\n"
+	"                          stdin is a socket)\n"
+	"  --listener ADDR:PORT    standalone server address (default "
+	"0.0.0.0:5000)\n"
+	"  --max-connections N     standalone: requests in progress at once "
+	"(default 64)\n"
+	"Other:\n"
+	"  --singleflight          concurrent requests share one run of the "
+	"checks,\n"
+	"                          across processes too (default off)\n"
+	"  --lock-file PATH        singleflight state file (default "
+	"$RUNTIME_DIRECTORY,\n"
+	"                          else /run/health-checker/, else a private "
+	"dir in /tmp)\n"
+	"  --log-level LEVEL       panic, fatal, error, warning (warn), info, "
+	"debug\n"
+	"                          (default info)\n"
+	"  --version               print the version and exit\n"
+	"  --help                  print this help and exit\n";
+
+void
+options_help(FILE *f)
+{
+	fputs(help_text, f);
+}
+
+static void
+usage(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+usage(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* SECONDS: digits with an optional fraction, > 0, <= MAX_SECONDS; strtod
+ * would take "inf", "1e3" and " -1", which are no deadline. */
+static int
+parse_seconds(const char *s, int *ms)
+{
+	long long v = 0;
+	int digits = 0, place = 0, rest = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		v = v * 10 + (*p - '0');
+		if (v > MAX_SECONDS)
+			return -1;
+	}
+	v *= 1000;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++, place++) {
+			if (place < 3)
+				v += (*p - '0') * (place == 0 ? 100
+						   : place == 1 ? 10
+								: 1);
+			else if (*p != '0')
+				rest = 1; /* below a millisecond: round up */
+		}
+	}
+	v += rest;
+	if (*p != '\0' || digits == 0 || v <= 0 ||
+	    v > (long long)MAX_SECONDS * 1000)
+		return -1;
+	*ms = (int)v;
+	return 0;
+}
+
+static int
+parse_uint(const char *s, long max, long *out)
+{
+	long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into host (maybe "") and port;
+ * returns -1 when the shape is wrong.  host is a copy in buf. */
+static int
+split_hostport(const char *s, char *buf, size_t buflen, const char **host,
+	       const char **port, int *bracketed)
+{
+	const char *colon;
+	size_t hlen;
+
+	*bracketed = 0;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL || end[1] != ':')
+			return -1;
+		hlen = (size_t)(end - s - 1);
+		if (hlen == 0 || hlen >= buflen)
+			return -1;
+		memcpy(buf, s + 1, hlen);
+		colon = end + 1;
+		*bracketed = 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)))
+			return -1;
+		hlen = (size_t)(colon - s);
+		if (hlen >= buflen)
+			return -1;
+		memcpy(buf, s, hlen);
+	}
+	buf[hlen] = '\0';
+	*host = buf;
+	*port = colon + 1;
+	return 0;
+}
+
+static int
+port_number(const char *s)
+{
+	long v;
+
+	if (parse_uint(s, 65535, &v) == -1)
+		return -1;
+	return (int)v;
+}
+
+static int
+add_check(struct options *o, struct check_spec **out)
+{
+	struct check_spec *c;
+
+	c = realloc(o->checks, (o->nchecks + 1) * sizeof(*c));
+	if (c == NULL)
+		return -1;
+	o->checks = c;
+	*out = &c[o->nchecks++];
+	memset(*out, 0, sizeof(**out));
+	return 0;
+}
+
+static int
+parse_port(struct options *o, const char *arg, char *err, size_t errlen)
+{
+	char hostbuf[256];
+	const char *host, *port;
+	struct addrinfo hints, *res, *ai;
+	struct check_spec *c;
+	int bracketed, pnum, rc;
+	size_t n = 0;
+
+	if (strchr(arg, ':') == NULL) {
+		host = "127.0.0.1";
+		port = arg;
+		bracketed = 0;
+	} else if (split_hostport(arg, hostbuf, sizeof(hostbuf), &host, &port,
+				  &bracketed) == -1 ||
+		   host[0] == '\0') {
+		usage(err, errlen,
+		      "invalid --port \"%s\": expected PORT, HOST:PORT or "
+		      "[IPv6]:PORT",
+		      arg);
+		return -1;
+	}
+	pnum = port_number(port);
+	if (pnum < 1) {
+		usage(err, errlen,
+		      "invalid --port \"%s\": port must be 1 to 65535", arg);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		usage(err, errlen, "invalid --port \"%s\": %s", arg,
+		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	if (add_check(o, &c) == -1)
+		goto nomem;
+	c->type = CHECK_TCP;
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	c->addrs = calloc(n, sizeof(*c->addrs));
+	c->target = malloc(strlen(host) + 16);
+	if (c->addrs == NULL || c->target == NULL)
+		goto nomem;
+	sprintf(c->target, bracketed ? "[%s]:%d" : "%s:%d", host, pnum);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		size_t i;
+
+		for (i = 0; i < c->naddrs; i++)
+			if (c->addrs[i].len == ai->ai_addrlen &&
+			    memcmp(&c->addrs[i].ss, ai->ai_addr,
+				   ai->ai_addrlen) == 0)
+				break;
+		if (i < c->naddrs)
+			continue; /* the resolver repeats itself */
+		memcpy(&c->addrs[c->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
+		c->addrs[c->naddrs++].len = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+nomem:
+	freeaddrinfo(res);
+	usage(err, errlen, "--port \"%s\": out of memory", arg);
+	return -1;
+}
+
+static int
+parse_script(struct options *o, const char *arg, char *err, size_t errlen)
+{
+	struct check_spec *c;
+	char **argv;
+	size_t argc;
+	const char *why;
+
+	if (words_split(arg, &argv, &argc, &why) == -1) {
+		usage(err, errlen, "invalid --script \"%s\": %s", arg, why);
+		return -1;
+	}
+	if (add_check(o, &c) == -1) {
+		free(argv);
+		usage(err, errlen, "--script \"%s\": out of memory", arg);
+		return -1;
+	}
+	c->type = CHECK_SCRIPT;
+	c->argv = argv;
+	c->target = argv[0];
+	return 0;
+}
+
+static int
+parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
+{
+	char hostbuf[256];
+	const char *host, *port;
+	struct addrinfo hints, *res;
+	int bracketed, rc;
+
+	if (split_hostport(arg, hostbuf, sizeof(hostbuf), &host, &port,
+			   &bracketed) == -1 ||
+	    port_number(port) < 0) {
+		usage(err, errlen,
+		      "invalid --listener \"%s\": expected ADDR:PORT, "
+		      "[IPv6]:PORT or :PORT",
+		      arg);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV |
+			 (bracketed ? AI_NUMERICHOST : 0);
+	/* ":PORT" listens on every IPv4 address, as 0.0.0.0:PORT does. */
+	if (host[0] == '\0') {
+		host = NULL;
+		hints.ai_family = AF_INET;
+	}
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		usage(err, errlen, "invalid --listener \"%s\": %s", arg,
+		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	memcpy(&o->listener.ss, res->ai_addr, res->ai_addrlen);
+	o->listener.len = res->ai_addrlen;
+	freeaddrinfo(res);
+	free(o->listener_text);
+	o->listener_text = strdup(arg);
+	o->listener_given = 1;
+	return 0;
+}
+
+static void
+set_defaults(struct options *o)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&o->listener.ss;
+
+	memset(o, 0, sizeof(*o));
+	o->script_timeout_ms = 5000;
+	o->port_timeout_ms = 5000;
+	o->request_timeout_ms = 5000;
+	o->max_connections = 64;
+	o->log_level = LOGLVL_INFO;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(5000);
+	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	o->listener.len = sizeof(*sin);
+}
+
+static int
+seconds_option(const char *name, const char *arg, int *ms, char *err,
+	       size_t errlen)
+{
+	if (parse_seconds(arg, ms) == 0)
+		return 0;
+	usage(err, errlen,
+	      "invalid %s \"%s\": expected seconds, more than 0 and at most "
+	      "%d",
+	      name, arg, MAX_SECONDS);
+	return -1;
+}
+
+enum options_result
+options_parse(struct options *o, int argc, char **argv, char *err,
+	      size_t errlen)
+{
+	long n;
+	int c;
+
+	set_defaults(o);
+	if (argc <= 1)
+		return OPTIONS_HELP; /* as the original does */
+	opterr = 0;
+	optind = 1;
+	/* _only: the original's Go flags also take "-port 80". */
+	while ((c = getopt_long_only(argc, argv, ":hv", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case OPT_PORT:
+			if (parse_port(o, optarg, err, errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_SCRIPT:
+			if (parse_script(o, optarg, err, errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_SCRIPT_TIMEOUT:
+			if (seconds_option("--script-timeout", optarg,
+					   &o->script_timeout_ms, err,
+					   errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_PORT_TIMEOUT:
+			if (seconds_option("--port-timeout", optarg,
+					   &o->port_timeout_ms, err,
+					   errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_REQUEST_TIMEOUT:
+			if (seconds_option("--request-timeout", optarg,
+					   &o->request_timeout_ms, err,
+					   errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_LISTENER:
+			if (parse_listener(o, optarg, err, errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_SINGLEFLIGHT:
+			o->singleflight = 1;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &o->log_level) == -1) {
+				usage(err, errlen,
+				      "invalid --log-level \"%s\": expected "
+				      "panic, fatal, error, warning, info or "
+				      "debug",
+				      optarg);
+				return OPTIONS_USAGE;
+			}
+			break;
+		case OPT_INETD:
+			o->inetd = 1;
+			break;
+		case OPT_ONCE:
+			o->once = 1;
+			break;
+		case OPT_LOCK_FILE:
+			if (optarg[0] == '\0') {
+				usage(err, errlen,
+				      "invalid --lock-file \"\": expected a "
+				      "path");
+				return OPTIONS_USAGE;
+			}
+			free(o->lock_file);
+			o->lock_file = strdup(optarg);
+			break;
+		case OPT_MAX_CONNECTIONS:
+			if (parse_uint(optarg, MAX_CONNECTIONS_LIMIT, &n) ==
+				    -1 ||
+			    n < 1) {
+				usage(err, errlen,
+				      "invalid --max-connections \"%s\": "
+				      "expected 1 to %d",
+				      optarg, MAX_CONNECTIONS_LIMIT);
+				return OPTIONS_USAGE;
+			}
+			o->max_connections = (int)n;
+			break;
+		case 'v':
+		case OPT_VERSION:
+			return OPTIONS_VERSION;
+		case 'h':
+		case OPT_HELP:
+			return OPTIONS_HELP;
+		case ':':
+			usage(err, errlen, "option \"%s\" needs a value",
+			      argv[optind - 1]);
+			return OPTIONS_USAGE;
+		default:
+			usage(err, errlen, "unknown option \"%s\"",
+			      argv[optind - 1]);
+			return OPTIONS_USAGE;
+		}
+	}
+	if (optind < argc) {
+		usage(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+		return OPTIONS_USAGE;
+	}
+	if (o->nchecks == 0) {
+		usage(err, errlen,
+		      "no checks: give at least one --port or --script");
+		return OPTIONS_USAGE;
+	}
+	return OPTIONS_RUN;
+}
+
+int
+options_max_check_ms(const struct options *o)
+{
+	int ms = 0;
+	size_t i;
+
+	for (i = 0; i < o->nchecks; i++) {
+		int t = o->checks[i].type == CHECK_SCRIPT ? o->script_timeout_ms
+							  : o->port_timeout_ms;
+		if (t > ms)
+			ms = t;
+	}
+	return ms;
+}
+
+void
+options_free(struct options *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nchecks; i++) {
+		struct check_spec *c = &o->checks[i];
+
+		if (c->type == CHECK_SCRIPT) {
+			free(c->argv);
+		} else {
+			free(c->target);
+			free(c->addrs);
+		}
+	}
+	free(o->checks);
+	free(o->listener_text);
+	free(o->lock_file);
+	memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,407 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "serve.h"
+
+/* After answering: how long and how much to read so that closing does not
+ * reset a connection whose client is still sending (RST eats the answer). */
+#define DRAIN_MS 1000
+#define DRAIN_MAX (1024 * 1024)
+
+static const char body_ok[] = "OK";
+static const char body_fail[] = "At least one health check failed";
+
+enum state { ST_READ, ST_CHECK, ST_WRITE, ST_DRAIN, ST_DONE };
+
+struct conn {
+	struct loop *loop;
+	struct flight *fl;
+	const struct options *o;
+	enum state state;
+	struct watch inw, outw; /* outw only when out_fd is not in_fd */
+	int in_registered, out_registered;
+	struct timer timer;
+	struct flight_wait wait;
+	int64_t started;
+	struct http_request req;
+	char *resp;
+	size_t resp_len, resp_off;
+	size_t drained;
+	enum serve_outcome outcome;
+	void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome);
+	void *ctx;
+	char peer[64];
+	size_t len;
+	char buf[HTTP_HEAD_MAX];
+};
+
+static void
+describe_peer(int fd, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(out, cap, "-");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else if (ss.ss_family == AF_UNIX) {
+		snprintf(out, cap, "unix");
+	}
+}
+
+static void
+watch_in(struct conn *c, int on)
+{
+	if (on && !c->in_registered) {
+		if (loop_add(c->loop, &c->inw, LOOP_IN) == 0)
+			c->in_registered = 1;
+	} else if (!on && c->in_registered) {
+		loop_del(c->loop, &c->inw);
+		c->in_registered = 0;
+	}
+}
+
+static void
+unwatch_all(struct conn *c)
+{
+	watch_in(c, 0);
+	if (c->out_registered) {
+		loop_del(c->loop, &c->outw);
+		c->out_registered = 0;
+	}
+	timer_cancel(c->loop, &c->timer);
+}
+
+static void
+finish(struct conn *c)
+{
+	unwatch_all(c);
+	c->state = ST_DONE;
+	c->done(c->ctx, c, c->outcome);
+}
+
+static void
+start_drain(struct conn *c)
+{
+	int out = c->outw.fd;
+
+	c->outcome = SERVE_ANSWERED;
+	unwatch_all(c);
+	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
+	shutdown(out, SHUT_WR);
+	c->state = ST_DRAIN;
+	c->drained = 0;
+	watch_in(c, 1);
+	if (!c->in_registered) {
+		finish(c);
+		return;
+	}
+	timer_arm(c->loop, &c->timer, loop_now() + DRAIN_MS);
+}
+
+static void
+write_some(struct conn *c)
+{
+	while (c->resp_off < c->resp_len) {
+		ssize_t n = write(c->outw.fd, c->resp + c->resp_off,
+				  c->resp_len - c->resp_off);
+
+		if (n >= 0) {
+			c->resp_off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			struct watch *w = c->outw.fd == c->inw.fd ? &c->inw
+								  : &c->outw;
+
+			if (w == &c->inw) {
+				if (!c->in_registered &&
+				    loop_add(c->loop, w, LOOP_OUT) == 0)
+					c->in_registered = 1;
+				else
+					loop_mod(c->loop, w, LOOP_OUT);
+			} else if (!c->out_registered &&
+				   loop_add(c->loop, w, LOOP_OUT) == 0) {
+				c->out_registered = 1;
+			}
+			return;
+		}
+		log_msg(LOGLVL_DEBUG, "request %s: answer not delivered: %s",
+			c->peer, strerror(errno));
+		c->outcome = SERVE_FAILED;
+		finish(c);
+		return;
+	}
+	start_drain(c);
+}
+
+/* Formats and sends an answer; the conn goes on to ST_WRITE. */
+static void
+respond(struct conn *c, enum http_status status, const char *body,
+	size_t body_len)
+{
+	struct http_response r;
+	size_t cap = 512 + body_len;
+	/* Only a complete request line tells the version to answer with. */
+	int have_req = c->req.method != NULL && c->req.status != HTTP_505;
+
+	unwatch_all(c);
+	r.status = status;
+	r.minor = have_req ? c->req.minor : 1;
+	r.head_only = have_req && c->req.head_only;
+	r.content_type = "text/plain; charset=utf-8";
+	r.body = body;
+	r.body_len = body_len;
+	r.date = time(NULL);
+	c->resp = malloc(cap);
+	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
+	if (c->resp_len == 0) {
+		c->outcome = SERVE_FAILED;
+		finish(c);
+		return;
+	}
+	c->resp_off = 0;
+	c->state = ST_WRITE;
+	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
+	write_some(c);
+}
+
+static void
+respond_error(struct conn *c, enum http_status status)
+{
+	char body[64];
+	int n;
+
+	log_msg(LOGLVL_INFO, "request %s bad: %d %s", c->peer,
+		http_code(status), http_reason(status));
+	n = snprintf(body, sizeof(body), "%d %s", http_code(status),
+		     http_reason(status));
+	respond(c, status, body, (size_t)n);
+}
+
+static void
+on_verdict(struct flight_wait *w, const struct verdict *v)
+{
+	struct conn *c = w->ctx;
+	enum http_status status;
+
+	if (v == NULL) {
+		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
+			c->peer, strerror(errno));
+		respond(c, HTTP_500, "500 Internal Server Error", 25);
+		return;
+	}
+	status = v->ok ? HTTP_200 : HTTP_504;
+	log_msg(v->ok ? LOGLVL_INFO : LOGLVL_WARN, "verdict %s %d %dms",
+		v->ok ? "healthy" : "unhealthy", http_code(status),
+		(int)(loop_now() - c->started));
+	if (v->ok)
+		respond(c, status, body_ok, sizeof(body_ok) - 1);
+	else
+		respond(c, status, body_fail, sizeof(body_fail) - 1);
+}
+
+static void
+got_request(struct conn *c)
+{
+	log_msg(LOGLVL_INFO, "request %s %.*s %.*s", c->peer,
+		(int)c->req.method_len, c->req.method,
+		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
+		c->req.target);
+	unwatch_all(c);
+	c->state = ST_CHECK;
+	c->wait.fn = on_verdict;
+	c->wait.ctx = c;
+	flight_join(c->fl, &c->wait);
+}
+
+static void
+read_head(struct conn *c)
+{
+	ssize_t n = read(c->inw.fd, c->buf + c->len, sizeof(c->buf) - c->len);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_msg(LOGLVL_DEBUG, "request %s: read: %s", c->peer,
+			strerror(errno));
+		c->outcome = c->len == 0 ? SERVE_QUIET : SERVE_FAILED;
+		finish(c);
+		return;
+	}
+	if (n == 0) {
+		if (c->len == 0) {
+			/* A TCP-only probe: connect and close. */
+			log_msg(LOGLVL_DEBUG, "connection %s closed without "
+					      "a request",
+				c->peer);
+			c->outcome = SERVE_QUIET;
+			finish(c);
+		} else {
+			/* Half-closed before the head ended: it never will. */
+			respond_error(c, HTTP_400);
+		}
+		return;
+	}
+	c->len += (size_t)n;
+	if (http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_MORE)
+		return;
+	if (c->req.status != HTTP_200)
+		respond_error(c, c->req.status);
+	else
+		got_request(c);
+}
+
+static void
+drain(struct conn *c)
+{
+	char scratch[16384];
+	ssize_t n = read(c->inw.fd, scratch, sizeof(scratch));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		c->drained += (size_t)n;
+		if (c->drained < DRAIN_MAX)
+			return;
+	}
+	finish(c);
+}
+
+static void
+on_in(struct watch *w, unsigned events)
+{
+	struct conn *c = w->ctx;
+
+	switch (c->state) {
+	case ST_READ:
+		read_head(c);
+		break;
+	case ST_WRITE:
+		if (events & LOOP_OUT)
+			write_some(c);
+		break;
+	case ST_DRAIN:
+		drain(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_out(struct watch *w, unsigned events)
+{
+	struct conn *c = w->ctx;
+
+	(void)events;
+	if (c->state == ST_WRITE)
+		write_some(c);
+}
+
+static void
+on_timer(struct timer *t)
+{
+	struct conn *c = t->ctx;
+
+	switch (c->state) {
+	case ST_READ:
+		if (c->len == 0) {
+			log_msg(LOGLVL_DEBUG,
+				"connection %s sent nothing in %dms", c->peer,
+				c->o->request_timeout_ms);
+			c->outcome = SERVE_QUIET;
+			finish(c);
+		} else {
+			respond_error(c, HTTP_408);
+		}
+		break;
+	case ST_WRITE:
+		log_msg(LOGLVL_DEBUG, "request %s: client does not read",
+			c->peer);
+		c->outcome = SERVE_FAILED;
+		finish(c);
+		break;
+	default: /* ST_DRAIN: enough waiting */
+		finish(c);
+		break;
+	}
+}
+
+struct conn *
+serve_start(struct loop *loop, struct flight *fl, const struct options *o,
+	    int in_fd, int out_fd,
+	    void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome),
+	    void *ctx)
+{
+	struct conn *c = malloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	memset(c, 0, offsetof(struct conn, buf));
+	c->loop = loop;
+	c->fl = fl;
+	c->o = o;
+	c->done = done;
+	c->ctx = ctx;
+	c->started = loop_now();
+	c->state = ST_READ;
+	c->outcome = SERVE_QUIET;
+	c->inw.fd = in_fd;
+	c->inw.fn = on_in;
+	c->inw.ctx = c;
+	c->outw.fd = out_fd;
+	c->outw.fn = on_out;
+	c->outw.ctx = c;
+	c->timer.fn = on_timer;
+	c->timer.ctx = c;
+	describe_peer(in_fd, c->peer, sizeof(c->peer));
+	watch_in(c, 1);
+	if (!c->in_registered) {
+		free(c);
+		return NULL;
+	}
+	timer_arm(loop, &c->timer, c->started + o->request_timeout_ms);
+	return c;
+}
+
+int
+serve_is_idle(const struct conn *c)
+{
+	return c->state == ST_READ && c->len == 0;
+}
+
+void
+serve_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->state == ST_CHECK)
+		flight_cancel(&c->wait);
+	unwatch_all(c);
+	free(c->resp);
+	free(c);
+}

@@ -1,0 +1,119 @@
+# Shared by every suite: temporary directory, background processes recorded
+# by PID and killed by PID in teardown, waiting with deadlines.
+# shellcheck shell=bash
+
+HC=${HC:-$BATS_TEST_DIRNAME/../health-checker}
+case $HC in /*) ;; *) HC=$PWD/$HC ;; esac
+LISTEN=$BATS_TEST_DIRNAME/listen
+CLIENT=$BATS_TEST_DIRNAME/client.py
+
+common_setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/hc-test.XXXXXX")
+	PIDS=()
+}
+
+common_teardown() {
+	local pid deadline
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	deadline=$((SECONDS + 5))
+	for pid in "${PIDS[@]}"; do
+		while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+			sleep 0.02
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+
+# wait_until SECONDS CMD...: polls CMD until it succeeds or the deadline.
+wait_until() {
+	local limit=$1 end
+	shift
+	end=$(($(date +%s%N) + ${limit%.*} * 1000000000))
+	until "$@"; do
+		if [ "$(date +%s%N)" -ge "$end" ]; then
+			echo "wait_until: gave up after ${limit}s: $*" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# bg CMD...: runs CMD in the background, fd 3 closed (or bats waits for it),
+# its PID recorded for teardown and left in BG_PID.
+bg() {
+	"$@" 3>&- &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# start_listener [-n] [ADDR]: a fixture TCP listener; its port in LPORT.
+start_listener() {
+	local out
+	out=$(mktemp "$T/listen.XXXXXX")
+	bg "$LISTEN" "$@" >"$out"
+	LISTENER_PID=$BG_PID
+	wait_until 5 test -s "$out" || return 1
+	LPORT=$(head -n 1 "$out")
+}
+
+# free_port: a TCP port nobody listens on right now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+port_open() { # HOST PORT
+	(exec 9<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+wait_port() { # PORT [HOST]
+	wait_until 5 port_open "${2:-127.0.0.1}" "$1"
+}
+
+# start_hc ARGS...: health-checker in the background, log in $T/hc.log.
+start_hc() {
+	bg "$HC" "$@" 2>>"$T/hc.log"
+	HC_PID=$BG_PID
+}
+
+# inetd_request REQUEST ARGS...: the bytes of REQUEST (printf format) on a
+# pipe to a one-shot checker; the answer in $T/answer, the status in
+# $status, stderr in $T/err.
+inetd_request() {
+	local req=$1
+	shift
+	# shellcheck disable=SC2059
+	printf "$req" | "$HC" --inetd "$@" >"$T/answer" 2>"$T/err"
+	status=$?
+}
+
+# status_line FILE: the first line of an answer, CR removed.
+status_line() {
+	head -n 1 "$1" | tr -d '\r'
+}
+
+# body FILE: what follows the empty line of an answer.
+body() {
+	sed '1,/^\r\{0,1\}$/d' "$1"
+}
+
+# assert_equal ACTUAL EXPECTED: prints both when they differ.
+assert_equal() {
+	if [ "$1" != "$2" ]; then
+		printf 'expected: %q\nactual:   %q\n' "$2" "$1" >&2
+		return 1
+	fi
+}
+
+# ms_since START_NS: milliseconds elapsed.
+ms_since() {
+	echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# gone PID: the process no longer exists (or is a zombie of somebody else).
+gone() {
+	! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
