@@ -1,20 +1,259 @@
-#include <stddef.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "flight.h"
+#include "log.h"
+
+/* With inotify refused, how often a follower looks at the files. */
+#define POLL_MS 50
+/* How much longer than the longest check a follower waits for another
+ * process's run before it runs the checks itself. */
+#define OVERDUE_MS 1000
+
+static void begin(struct flight *fl);
+
+static void
+no_run(struct timer *t)
+{
+	struct flight_wait *w = t->ctx;
+
+	w->fl = NULL;
+	w->fn(w, NULL);
+}
+
+/* Answers every waiter that arrived before the result was made; the rest
+ * stay, to start a run of their own. */
+static void
+deliver(struct flight *fl, const struct verdict *v, int64_t finished_ns)
+{
+	struct flight_wait *w = fl->waiters, *keep = NULL;
+
+	fl->waiters = NULL;
+	while (w != NULL) {
+		struct flight_wait *next = w->next;
+
+		if (w->arrived_ns <= finished_ns) {
+			w->fl = NULL;
+			w->fn(w, v);
+		} else {
+			w->next = keep;
+			keep = w;
+		}
+		w = next;
+	}
+	fl->waiters = keep;
+}
+
+static void
+stop_following(struct flight *fl)
+{
+	fl->state = FLIGHT_IDLE;
+	timer_cancel(fl->loop, &fl->recheck);
+	timer_cancel(fl->loop, &fl->give_up);
+	if (fl->notify_registered) {
+		loop_del(fl->loop, &fl->notify);
+		fl->notify_registered = 0;
+	}
+}
+
+static void
+led_done(void *ctx, const struct verdict *v)
+{
+	struct flight *fl = ctx;
+	struct check_run *run = fl->run;
+
+	if (fl->shared &&
+	    statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
+		log_msg(LOGLVL_WARN, "singleflight: %s: %s",
+			fl->sf.resultpath, strerror(errno));
+	if (fl->locked)
+		statefile_unlock(&fl->sf);
+	fl->locked = 0;
+	fl->run = NULL;
+	fl->state = FLIGHT_IDLE;
+	/* Everybody waiting joined while this run was in flight. */
+	deliver(fl, v, INT64_MAX);
+	check_run_free(run);
+	if (fl->waiters != NULL)
+		begin(fl);
+}
+
+static void
+lead(struct flight *fl, int locked)
+{
+	fl->state = FLIGHT_LEADING;
+	fl->locked = locked;
+	fl->run = check_run_start(fl->loop, fl->o, led_done, fl);
+	if (fl->run != NULL)
+		return;
+	if (locked)
+		statefile_unlock(&fl->sf);
+	fl->locked = 0;
+	fl->state = FLIGHT_IDLE;
+	while (fl->waiters != NULL) {
+		struct flight_wait *w = fl->waiters;
+
+		fl->waiters = w->next;
+		timer_arm(fl->loop, &w->fail, 0);
+	}
+}
+
+/* Serves a result from the file to the waiters it is fresh for.  Returns 1
+ * when it answered anybody. */
+static int
+serve_from_file(struct flight *fl)
+{
+	struct state_result r;
+	struct flight_wait *w;
+	int fresh = 0;
+
+	if (statefile_read(&fl->sf, fl->o->nchecks, &r) == -1)
+		return 0;
+	for (w = fl->waiters; w != NULL; w = w->next)
+		fresh |= w->arrived_ns <= r.finished_ns;
+	if (fresh) {
+		stop_following(fl);
+		deliver(fl, &r.v, r.finished_ns);
+	}
+	free(r.results);
+	return fresh;
+}
+
+static void
+recheck(struct flight *fl)
+{
+	int lk;
+
+	if (serve_from_file(fl)) {
+		if (fl->waiters != NULL)
+			begin(fl);
+		return;
+	}
+	lk = statefile_try_lock(&fl->sf);
+	if (lk == 0) {
+		if (!fl->notify_registered)
+			timer_arm(fl->loop, &fl->recheck,
+				  loop_now() + POLL_MS);
+		return;
+	}
+	/* The lock is free: the run finished (its result may have landed
+	 * between our read and the lock) or its process died. */
+	if (lk == 1 && serve_from_file(fl)) {
+		statefile_unlock(&fl->sf);
+		if (fl->waiters != NULL)
+			begin(fl);
+		return;
+	}
+	stop_following(fl);
+	lead(fl, lk == 1);
+}
+
+static void
+on_recheck(struct timer *t)
+{
+	recheck(t->ctx);
+}
+
+static void
+on_notify(struct watch *w, unsigned events)
+{
+	struct flight *fl = w->ctx;
+
+	(void)events;
+	statefile_drain_notify(&fl->sf);
+	if (fl->state == FLIGHT_FOLLOWING)
+		recheck(fl);
+}
+
+static void
+on_give_up(struct timer *t)
+{
+	struct flight *fl = t->ctx;
+
+	log_msg(LOGLVL_WARN, "singleflight: the run in flight elsewhere is "
+			     "overdue; running the checks here");
+	stop_following(fl);
+	lead(fl, 0);
+}
+
+static void
+follow(struct flight *fl)
+{
+	int fd;
+
+	fl->state = FLIGHT_FOLLOWING;
+	fd = statefile_notify_fd(&fl->sf);
+	if (fd != -1) {
+		statefile_drain_notify(&fl->sf);
+		fl->notify.fd = fd;
+		if (loop_add(fl->loop, &fl->notify, LOOP_IN) == 0)
+			fl->notify_registered = 1;
+	}
+	/* The watch is in place before this first look, so a run that ends
+	 * between the lock attempt and now is not missed. */
+	timer_arm(fl->loop, &fl->recheck, 0);
+	timer_arm(fl->loop, &fl->give_up,
+		  loop_now() + options_max_check_ms(fl->o) + OVERDUE_MS);
+}
+
+static void
+begin(struct flight *fl)
+{
+	int lk;
+
+	if (!fl->shared) {
+		lead(fl, 0);
+		return;
+	}
+	lk = statefile_try_lock(&fl->sf);
+	if (lk == 0)
+		follow(fl);
+	else
+		lead(fl, lk == 1);
+}
 
 void
 flight_init(struct flight *fl, struct loop *loop, const struct options *o)
 {
+	char err[512];
+
+	memset(fl, 0, sizeof(*fl));
 	fl->loop = loop;
 	fl->o = o;
-	fl->shared = NULL;
-	fl->waiters = NULL;
+	fl->sf.lockfd = fl->sf.notifyfd = -1;
+	fl->notify.fd = -1;
+	fl->notify.fn = on_notify;
+	fl->notify.ctx = fl;
+	fl->recheck.fn = on_recheck;
+	fl->recheck.ctx = fl;
+	fl->give_up.fn = on_give_up;
+	fl->give_up.ctx = fl;
+	if (!o->singleflight)
+		return;
+	if (statefile_open(&fl->sf, o, err, sizeof(err)) == 0)
+		fl->shared = 1;
+	else
+		log_msg(LOGLVL_WARN,
+			"singleflight: %s; sharing runs within this process "
+			"only",
+			err);
 }
 
 void
 flight_close(struct flight *fl)
 {
-	(void)fl;
+	stop_following(fl);
+	if (fl->run != NULL)
+		check_run_free(fl->run);
+	fl->run = NULL;
+	if (fl->locked)
+		statefile_unlock(&fl->sf);
+	fl->locked = 0;
+	if (fl->shared)
+		statefile_close(&fl->sf);
+	fl->shared = 0;
 }
 
 static void
@@ -29,41 +268,13 @@ own_done(void *ctx, const struct verdict *v)
 	check_run_free(run);
 }
 
-static void
-shared_done(void *ctx, const struct verdict *v)
-{
-	struct flight *fl = ctx;
-	struct check_run *run = fl->shared;
-	struct flight_wait *w = fl->waiters;
-
-	/* A request arriving from here on starts a new run. */
-	fl->shared = NULL;
-	fl->waiters = NULL;
-	while (w != NULL) {
-		struct flight_wait *next = w->next;
-
-		w->fl = NULL;
-		w->fn(w, v);
-		w = next;
-	}
-	check_run_free(run);
-}
-
-static void
-no_run(struct timer *t)
-{
-	struct flight_wait *w = t->ctx;
-
-	w->fl = NULL;
-	w->fn(w, NULL);
-}
-
 void
 flight_join(struct flight *fl, struct flight_wait *w)
 {
 	w->fl = fl;
 	w->own = NULL;
 	w->next = NULL;
+	w->arrived_ns = statefile_now_ns();
 	w->fail.fn = no_run;
 	w->fail.ctx = w;
 	w->fail.armed = 0;
@@ -73,15 +284,10 @@ flight_join(struct flight *fl, struct flight_wait *w)
 			timer_arm(fl->loop, &w->fail, 0);
 		return;
 	}
-	if (fl->shared == NULL) {
-		fl->shared = check_run_start(fl->loop, fl->o, shared_done, fl);
-		if (fl->shared == NULL) {
-			timer_arm(fl->loop, &w->fail, 0);
-			return;
-		}
-	}
 	w->next = fl->waiters;
 	fl->waiters = w;
+	if (fl->state == FLIGHT_IDLE)
+		begin(fl);
 }
 
 void
@@ -103,5 +309,7 @@ flight_cancel(struct flight_wait *w)
 			break;
 		}
 	}
+	if (fl->waiters == NULL && fl->state == FLIGHT_FOLLOWING)
+		stop_following(fl);
 	w->fl = NULL;
 }

@@ -1,11 +1,15 @@
 /* flight: how a request gets its verdict: a run of the checks of its own or,
- * with --singleflight, the run in flight when it arrived. */
+ * with --singleflight, the run in flight when it arrived, in this process or
+ * in another one (through the state file). */
 #ifndef FLIGHT_H
 #define FLIGHT_H
+
+#include <stdint.h>
 
 #include "checks.h"
 #include "loop.h"
 #include "options.h"
+#include "statefile.h"
 
 struct flight_wait {
 	/* Called once from the loop; v is valid during the call only.  v is
@@ -15,15 +19,30 @@ struct flight_wait {
 	/* private */
 	struct flight *fl;
 	struct check_run *own;
+	int64_t arrived_ns;
 	struct flight_wait *next;
 	struct timer fail;
+};
+
+enum flight_state {
+	FLIGHT_IDLE,
+	FLIGHT_LEADING,	  /* our run, holding the lock when shared */
+	FLIGHT_FOLLOWING, /* another process's run, waiting for its result */
 };
 
 struct flight {
 	struct loop *loop;
 	const struct options *o;
-	struct check_run *shared; /* the run in flight, --singleflight */
+	enum flight_state state;
+	struct check_run *run;
+	int locked;
 	struct flight_wait *waiters;
+	struct statefile sf;
+	int shared; /* sf is usable: singleflight across processes */
+	struct watch notify;
+	int notify_registered;
+	struct timer recheck; /* FOLLOWING: look at the files now */
+	struct timer give_up; /* FOLLOWING: the other run is overdue */
 };
 
 void flight_init(struct flight *fl, struct loop *loop,

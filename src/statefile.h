@@ -1,0 +1,48 @@
+/* statefile: the lock file that says a run is in flight, and the result file
+ * beside it that the run leaves, shared by every process on the machine. */
+#ifndef STATEFILE_H
+#define STATEFILE_H
+
+#include <stdint.h>
+
+#include "checks.h"
+#include "options.h"
+
+struct statefile {
+	int lockfd;	 /* flock(LOCK_EX) held by the process running checks */
+	int notifyfd;	 /* inotify on the directory; -1 until asked for */
+	char *dir;	 /* holds both files */
+	char *lockpath;	 /* --lock-file, or DIR/state-HASH */
+	char *resultpath; /* lockpath + ".result" */
+	uint64_t config; /* hash of the checks: another set's result is foreign */
+	char boot_id[37]; /* CLOCK_MONOTONIC means nothing across boots */
+};
+
+/* The result of one finished run, as the result file holds it. */
+struct state_result {
+	int64_t finished_ns; /* CLOCK_MONOTONIC */
+	struct verdict v;
+	struct check_result *results; /* v.results points here */
+};
+
+int64_t statefile_now_ns(void);
+/* 0, or -1 with a reason in err: the caller then goes on alone. */
+int statefile_open(struct statefile *sf, const struct options *o, char *err,
+		   size_t errlen);
+void statefile_close(struct statefile *sf);
+/* 1 when this process now holds the lock, 0 when another does, -1 error. */
+int statefile_try_lock(struct statefile *sf);
+void statefile_unlock(struct statefile *sf);
+/* Replaces the result file atomically; 0 or -1 with errno. */
+int statefile_write(struct statefile *sf, int64_t finished_ns,
+		    const struct verdict *v);
+/* 0 and *r filled (free r->results) when a valid result of our checks is
+ * there; -1 when there is none, or it is corrupt, truncated or foreign. */
+int statefile_read(struct statefile *sf, size_t nchecks,
+		   struct state_result *r);
+/* A descriptor readable when either file changes; drain it with
+ * statefile_drain_notify.  -1 with errno when inotify is refused. */
+int statefile_notify_fd(struct statefile *sf);
+void statefile_drain_notify(struct statefile *sf);
+
+#endif
