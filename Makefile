@@ -44,6 +44,16 @@ check: health-checker tests/listen werror
 	HC=$${HC:-./health-checker} tests/run
 
 clean:
-	rm -f health-checker tests/listen
+	rm -f health-checker tests/listen tests/bench/ref-server tests/bench/ref-oneshot
 
-.PHONY: all check clean werror
+.PHONY: all check clean werror bench
+
+tests/bench/ref-server: tests/bench/ref-server.c
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-server.c $(LDFLAGS)
+
+tests/bench/ref-oneshot: tests/bench/ref-oneshot.c
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-oneshot.c $(LDFLAGS)
+
+# Not part of check: prints figures beside references measured in the same run.
+bench: health-checker tests/listen tests/bench/ref-server tests/bench/ref-oneshot
+	tests/bench/run

@@ -17,7 +17,7 @@ main(int argc, char **argv)
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
-	int fd, on = 1, noaccept = 0, backlog = 64;
+	int fd, on = 1, noaccept = 0, backlog = SOMAXCONN;
 	const char *addr = "127.0.0.1";
 	int port = 0;
 

@@ -1,0 +1,388 @@
+#!/usr/bin/env bats
+# --script: exit status, PATH lookup, no shell, the script's surroundings
+# (stdin, process group, descriptors, environment), deadlines, output,
+# concurrency and cleaning up after it.
+
+setup() {
+	load helpers
+	common_setup
+	SCRIPTS=$BATS_TEST_DIRNAME/scripts
+	PROBE=$SCRIPTS/probe
+}
+
+teardown() {
+	common_teardown
+}
+
+# once ARGS...: health-checker --once ARGS; stdout in $output and $lines,
+# stderr in $T/err, $status, $ms (elapsed).
+once() {
+	local start
+	start=$(date +%s%N)
+	"$HC" --once "$@" >"$T/out" 2>"$T/err" && status=0 || status=$?
+	ms=$(ms_since "$start")
+	output=$(cat "$T/out")
+	mapfile -t lines <"$T/out"
+	echo "elapsed ${ms}ms" >&2
+}
+
+# has_line REGEX [FILE]: a line of $output (or FILE) matches REGEX exactly.
+has_line() {
+	local text
+	if [ $# -gt 1 ]; then text=$(cat "$2"); else text=$output; fi
+	if ! grep -Eq "^$1\$" <<<"$text"; then
+		printf 'no line matching: %s\nin:\n%s\n' "$1" "$text" >&2
+		return 1
+	fi
+}
+
+# no_match REGEX FILE: no line of FILE matches REGEX (shows the ones that do).
+no_match() {
+	if grep -E -e "$1" "$2" >&2; then
+		echo "unexpected match for $1 in $2" >&2
+		return 1
+	fi
+}
+
+# all_gone FILE...: every PID written in the files is gone (waits up to 2 s:
+# a SIGKILLed process takes a moment to die).
+all_gone() {
+	local f pid
+	for f in "$@"; do
+		[ -s "$f" ] || {
+			echo "no PID in $f" >&2
+			return 1
+		}
+		for pid in $(cat "$f"); do
+			wait_until 2 gone "$pid" || {
+				echo "PID $pid from $f still runs: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
+				return 1
+			}
+		done
+	done
+}
+
+# activate OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a free
+# loopback port running CMD; the port in APORT, its messages in $T/sa.log.
+activate() {
+	local try
+	for try in 1 2 3; do
+		APORT=$(free_port)
+		bg systemd-socket-activate -l "127.0.0.1:$APORT" "$@" 2>"$T/sa.log"
+		wait_until 5 grep -q '^Listening on' "$T/sa.log" && return 0
+		echo "activate: try $try failed: $(cat "$T/sa.log")" >&2
+	done
+	return 1
+}
+
+# get: an HTTP/1.0 request to APORT, the answer in $T/answer.
+get() {
+	printf 'GET / HTTP/1.0\r\n\r\n' | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
+}
+
+# fds_clean FILE: the `ls -l /proc/self/fd` in FILE shows only 0, 1, 2 and
+# the directory ls itself opened.
+fds_clean() {
+	local bad
+	[ -s "$1" ] || {
+		echo "no listing in $1" >&2
+		return 1
+	}
+	cat "$1" >&2
+	bad=$(awk '$NF != "" && $(NF-1) == "->" {
+		fd = $(NF-2); t = $NF
+		if (fd != "0" && fd != "1" && fd != "2" && t !~ /^\/proc\/[0-9]+\/fd$/) print
+	}' "$1")
+	if [ -n "$bad" ]; then
+		printf 'inherited descriptors:\n%s\n' "$bad" >&2
+		return 1
+	fi
+	grep -Eq ' 0 -> ' "$1" && grep -Eq ' 1 -> ' "$1" && grep -Eq ' 2 -> ' "$1"
+}
+
+@test "a script exiting 0 passes" {
+	once --script true
+	[ "$status" -eq 0 ]
+	has_line "ok script true [0-9]+ms"
+	has_line OK
+}
+
+@test "a script exiting non-zero fails with its status" {
+	once --script "sh -c 'exit 3'"
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms exit 3"
+	has_line "At least one health check failed"
+}
+
+@test "false fails with exit 1" {
+	once --script false
+	[ "$status" -eq 1 ]
+	has_line "fail script false [0-9]+ms exit 1"
+}
+
+@test "the script is looked up in PATH" {
+	mkdir "$T/bin"
+	printf '#!/bin/sh\nexit 0\n' >"$T/bin/hc-test-check"
+	chmod +x "$T/bin/hc-test-check"
+	PATH=$T/bin:$PATH once --script hc-test-check
+	[ "$status" -eq 0 ]
+	has_line "ok script hc-test-check [0-9]+ms"
+	# and not found without that PATH entry
+	once --script hc-test-check
+	[ "$status" -eq 1 ]
+	has_line "fail script hc-test-check [0-9]+ms cannot execute: No such file or directory"
+}
+
+@test "a missing, a non-executable and a shebang-less script fail, no crash" {
+	printf 'exit 0\n' >"$T/noshebang"
+	chmod +x "$T/noshebang"
+	printf '#!/bin/sh\nexit 0\n' >"$T/noexec"
+	once --script "$T/missing" --script "$T/noexec" --script "$T/noshebang" --script true
+	[ "$status" -eq 1 ]
+	has_line "fail script $T/missing [0-9]+ms cannot execute: No such file or directory"
+	has_line "fail script $T/noexec [0-9]+ms cannot execute: Permission denied"
+	has_line "fail script $T/noshebang [0-9]+ms cannot execute: .+"
+	has_line "ok script true [0-9]+ms"
+	# the reason reaches the log too
+	grep -q "check script $T/missing fail [0-9]*ms cannot execute" "$T/err"
+}
+
+@test "no shell: ; and \$ are plain words" {
+	once --script "echo a; touch $T/x" --script "echo \$HOME > $T/y"
+	[ "$status" -eq 0 ]
+	[ ! -e "$T/x" ]
+	[ ! -e "$T/y" ]
+}
+
+@test "quoted words reach the script as one argument each" {
+	once --script "$SCRIPTS/probe 'ids' \"$T/i\""
+	[ "$status" -eq 0 ]
+	[ -s "$T/i" ]
+}
+
+@test "stdin is /dev/null" {
+	once --script "$PROBE stdin $T/stdin"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$T/stdin")" /dev/null
+}
+
+@test "stdin is /dev/null: cat exits at once even when our stdin stays open" {
+	mkfifo "$T/fifo"
+	# A FIFO we hold open for writing: whoever reads it waits for ever.
+	exec 8<>"$T/fifo"
+	once --script cat --script-timeout 3 <&8
+	exec 8>&-
+	[ "$status" -eq 0 ]
+	has_line "ok script cat [0-9]+ms"
+	[ "$ms" -lt 2000 ]
+}
+
+@test "the script runs in its own process group" {
+	once --script "$PROBE ids $T/ids"
+	[ "$status" -eq 0 ]
+	local pid pgid ppid
+	read -r pid pgid ppid <"$T/ids"
+	echo "pid=$pid pgid=$pgid ppid=$ppid" >&2
+	[ "$pid" -eq "$pgid" ]
+	# and it is not the checker's group
+	[ "$pgid" -ne "$(ps -o pgid= -p $$ | tr -d ' ')" ]
+}
+
+@test "no inherited descriptors (checker given extra fds)" {
+	once --script "$PROBE fds $T/fds" 7<"$T" 9>"$T/extra"
+	[ "$status" -eq 0 ]
+	fds_clean "$T/fds"
+	no_match 'socket:' "$T/fds"
+}
+
+@test "no inherited descriptors under systemd-socket-activate -a --inetd (fds 0, 1)" {
+	activate -a --inetd -- "$HC" --script "$PROBE fds $T/fds"
+	get
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+	fds_clean "$T/fds"
+	no_match 'socket:' "$T/fds"
+}
+
+@test "no inherited descriptors under systemd-socket-activate -a (fd 3)" {
+	activate -a -- "$HC" --script "$PROBE fds $T/fds"
+	get
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+	fds_clean "$T/fds"
+	no_match 'socket:' "$T/fds"
+}
+
+@test "LISTEN_* are not in the script's environment, others are" {
+	activate -a -E FOO=bar --fdname=hc -- "$HC" --script "$PROBE env $T/env"
+	get
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+	cat "$T/env" >&2
+	grep -qx 'FOO=bar' "$T/env"
+	no_match '^LISTEN_' "$T/env"
+}
+
+@test "the environment given to the checker reaches the script" {
+	FOO=bar once --script "$PROBE env $T/env"
+	[ "$status" -eq 0 ]
+	grep -qx 'FOO=bar' "$T/env"
+	grep -qx "PATH=$PATH" "$T/env"
+}
+
+@test "stale LISTEN_* (not our pid) are dropped too" {
+	LISTEN_PID=1 LISTEN_FDS=1 LISTEN_FDNAMES=x once --script "$PROBE env $T/env"
+	[ "$status" -eq 0 ]
+	[ -s "$T/env" ]
+	no_match '^LISTEN_' "$T/env"
+}
+
+@test "--script-timeout: a hanging script fails with timed out and is killed" {
+	once --script "sh -c 'echo \$\$ > $T/pid; exec sleep 30'" --script-timeout 1
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms timed out"
+	[ "$ms" -lt 2500 ]
+	all_gone "$T/pid"
+}
+
+@test "--script-timeout accepts decimals" {
+	once --script "sleep 30" --script-timeout 0.5
+	[ "$status" -eq 1 ]
+	has_line "fail script sleep [0-9]+ms timed out"
+	[ "$ms" -lt 2000 ]
+}
+
+@test "a script ignoring SIGTERM is still killed at the deadline" {
+	once --script "sh -c 'trap \"\" TERM; echo \$\$ > $T/pid; exec sleep 30'" --script-timeout 1
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms timed out"
+	[ "$ms" -lt 2500 ]
+	all_gone "$T/pid"
+}
+
+@test "a grandchild holding the pipe does not delay the verdict and is killed" {
+	once --script "sh -c 'sleep 30 & echo \$! > $T/gc; exit 0'" --script-timeout 10
+	[ "$status" -eq 0 ]
+	has_line "ok script sh [0-9]+ms"
+	[ "$ms" -lt 3000 ]
+	all_gone "$T/gc"
+}
+
+@test "a grandchild holding the pipe of a failing script: prompt, killed" {
+	once --script "sh -c 'sleep 30 & echo \$! > $T/gc; echo bye; exit 4'" --script-timeout 10
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms exit 4"
+	[ "$ms" -lt 3000 ]
+	grep -q 'output "bye\\n"' "$T/err"
+	all_gone "$T/gc"
+}
+
+@test "a grandchild with the pipe and a hanging script: answer in time, nothing left" {
+	once --script "sh -c 'sleep 30 & echo \$! > $T/gc; echo \$\$ > $T/pid; exec sleep 30'" --script-timeout 1
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms timed out"
+	[ "$ms" -lt 2500 ]
+	all_gone "$T/gc" "$T/pid"
+}
+
+@test "a script writing 50 MB passes without blocking" {
+	once --script "head -c 50000000 /dev/zero" --script-timeout 20
+	[ "$status" -eq 0 ]
+	has_line "ok script head [0-9]+ms"
+	[ "$ms" -lt 5000 ]
+}
+
+@test "a script writing 50 MB and failing: the log keeps 4 KiB" {
+	once --script "sh -c 'head -c 50000000 /dev/zero | tr \"\\\\0\" b; exit 1'" --script-timeout 20
+	[ "$status" -eq 1 ]
+	[ "$ms" -lt 5000 ]
+	grep -Eq "check script sh fail [0-9]+ms exit 1 output \"b{4096}\"\$" "$T/err" || {
+		head -c 300 "$T/err" >&2
+		false
+	}
+}
+
+@test "scripts run concurrently: three sleep 1 answer in under 2 s" {
+	once --script "sleep 1" --script "sleep 1" --script "sleep 1"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^ok script sleep ' <<<"$output")" -eq 3 ]
+	[ "$ms" -lt 2000 ]
+}
+
+@test "scripts and port checks run concurrently" {
+	local p
+	p=$(free_port)
+	once --script "sleep 1" --port "$p" --script "sleep 1"
+	[ "$status" -eq 1 ]
+	has_line "fail tcp 127\\.0\\.0\\.1:$p [0-9]+ms refused"
+	[ "$ms" -lt 2000 ]
+}
+
+@test "a script killed by a signal: killed by signal 9" {
+	once --script "sh -c 'kill -9 \$\$'"
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms killed by signal 9"
+}
+
+@test "a script killed by SIGTERM: killed by signal 15" {
+	once --script "sh -c 'kill -15 \$\$'"
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms killed by signal 15"
+}
+
+@test "a failing script's output is logged, escaped" {
+	once --script "sh -c 'echo hi; echo \"q\\\"\" >&2; exit 3'"
+	[ "$status" -eq 1 ]
+	grep -E 'check script sh fail [0-9]+ms exit 3 output "hi\\nq\\"\\n"$' "$T/err" || {
+		cat "$T/err" >&2
+		false
+	}
+}
+
+@test "a failing script's output: only the first 4 KiB reach the log" {
+	once --script "$SCRIPTS/chatty 4096 1"
+	[ "$status" -eq 1 ]
+	has_line "fail script $SCRIPTS/chatty [0-9]+ms exit 1"
+	grep -Eq "check script $SCRIPTS/chatty fail [0-9]+ms exit 1 output \"a{4096}\"\$" "$T/err" || {
+		head -c 300 "$T/err" >&2
+		false
+	}
+	no_match TAIL "$T/err"
+}
+
+@test "a failing script's output over HTTP: in the log, never in the answer" {
+	inetd_request 'GET / HTTP/1.0\r\n\r\n' --script "$SCRIPTS/chatty 10 2"
+	[ "$status" -eq 0 ]
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
+	assert_equal "$(body "$T/answer")" "At least one health check failed"
+	grep -q 'output "aaaaaaaaaaTAIL\\n"' "$T/err"
+	no_match aaa "$T/answer"
+}
+
+@test "a passing script's output is not logged" {
+	once --script "$SCRIPTS/chatty 10 0"
+	[ "$status" -eq 0 ]
+	no_match aaaa "$T/err"
+}
+
+@test "no child left: every PID the scripts recorded is gone after the one-shot" {
+	inetd_request 'GET / HTTP/1.0\r\n\r\n' --script-timeout 1 \
+		--script "sh -c 'echo \$\$ >> $T/p; exit 0'" \
+		--script "sh -c 'echo \$\$ >> $T/p; exit 5'" \
+		--script "sh -c 'echo \$\$ >> $T/p; sleep 30 & echo \$! >> $T/p; exit 0'" \
+		--script "sh -c 'echo \$\$ >> $T/p; sleep 30 & echo \$! >> $T/p; exec sleep 30'" \
+		--script "sh -c 'trap \"\" TERM; echo \$\$ >> $T/p; exec sleep 30'"
+	[ "$status" -eq 0 ]
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
+	[ "$(wc -l <"$T/p")" -eq 7 ]
+	all_gone "$T/p"
+}
+
+@test "no zombie while the checker still runs: a finished script is reaped at once" {
+	bg "$HC" --once --script "$PROBE ids $T/ids" --script "sleep 3" >"$T/out" 2>"$T/err"
+	local hc=$BG_PID pid
+	wait_until 5 test -s "$T/ids"
+	read -r pid _ <"$T/ids"
+	# Not even a zombie: its /proc entry goes once the checker reaps it.
+	wait_until 1 test ! -e "/proc/$pid"
+	# ... and that happened while the checker was still waiting for sleep 3.
+	kill -0 "$hc"
+	no_match . "$T/out"
+}
