@@ -164,7 +164,7 @@ serve_one(const struct options *o, int in_fd, int out_fd)
 		return EXIT_TROUBLE;
 	}
 	flight_init(&fl, &loop, o);
-	c = serve_start(&loop, &fl, o, in_fd, out_fd, one_done, &st);
+	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, one_done, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));
@@ -189,10 +189,16 @@ main(int argc, char **argv)
 {
 	struct options o;
 	char err[512];
+	char *notify_socket;
 	int nfds, status;
 
 	log_open();
 	nfds = take_listen_fds();
+	/* Ours alone: a script that saw it could tell systemd anything. */
+	notify_socket = getenv("NOTIFY_SOCKET");
+	if (notify_socket != NULL)
+		notify_socket = strdup(notify_socket);
+	unsetenv("NOTIFY_SOCKET");
 	fill_std_fds();
 	signal(SIGPIPE, SIG_IGN);
 	/* A supervisor's SIG_IGN would make the kernel reap our scripts
@@ -203,10 +209,12 @@ main(int argc, char **argv)
 	case OPTIONS_HELP:
 		options_help(stdout);
 		options_free(&o);
+		free(notify_socket);
 		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
 	case OPTIONS_VERSION:
 		printf("health-checker %s\n", VERSION);
 		options_free(&o);
+		free(notify_socket);
 		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
 	case OPTIONS_USAGE:
 		if (log_is_stderr())
@@ -214,6 +222,7 @@ main(int argc, char **argv)
 		else
 			log_msg(LOGLVL_ERROR, "%s", err);
 		options_free(&o);
+		free(notify_socket);
 		return EXIT_USAGE;
 	case OPTIONS_RUN:
 		break;
@@ -223,15 +232,17 @@ main(int argc, char **argv)
 	if (o.once)
 		status = run_once(&o);
 	else if (o.listener_given)
-		status = server_run(&o, -1, 0);
+		status = server_run(&o, -1, 0, notify_socket);
 	else if (nfds >= 1 && is_listening(LISTEN_FDS_START))
-		status = server_run(&o, LISTEN_FDS_START, nfds);
+		status = server_run(&o, LISTEN_FDS_START, nfds,
+				    notify_socket);
 	else if (nfds >= 1)
 		status = serve_one(&o, LISTEN_FDS_START, LISTEN_FDS_START);
 	else if (o.inetd || is_socket(STDIN_FILENO))
 		status = serve_one(&o, STDIN_FILENO, STDOUT_FILENO);
 	else
-		status = server_run(&o, -1, 0);
+		status = server_run(&o, -1, 0, notify_socket);
 	options_free(&o);
+	free(notify_socket);
 	return status;
 }

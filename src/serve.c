@@ -46,14 +46,17 @@ struct conn {
 };
 
 static void
-describe_peer(int fd, char *out, size_t cap)
+describe_peer(int fd, const struct sockaddr_storage *peer, char *out,
+	      size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN];
 
 	snprintf(out, cap, "-");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+	if (peer != NULL)
+		ss = *peer;
+	else if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -353,7 +356,7 @@ on_timer(struct timer *t)
 
 struct conn *
 serve_start(struct loop *loop, struct flight *fl, const struct options *o,
-	    int in_fd, int out_fd,
+	    int in_fd, int out_fd, const struct sockaddr_storage *peer,
 	    void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome),
 	    void *ctx)
 {
@@ -378,7 +381,7 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	c->outw.ctx = c;
 	c->timer.fn = on_timer;
 	c->timer.ctx = c;
-	describe_peer(in_fd, c->peer, sizeof(c->peer));
+	describe_peer(in_fd, peer, c->peer, sizeof(c->peer));
 	watch_in(c, 1);
 	if (!c->in_registered) {
 		free(c);

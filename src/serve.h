@@ -3,6 +3,8 @@
 #ifndef SERVE_H
 #define SERVE_H
 
+#include <sys/socket.h>
+
 #include "flight.h"
 #include "loop.h"
 #include "options.h"
@@ -16,9 +18,11 @@ enum serve_outcome {
 struct conn;
 
 /* Starts serving; done() is called once from the loop, after which the
- * caller frees the conn with serve_free() and closes in_fd and out_fd. */
+ * caller frees the conn with serve_free() and closes in_fd and out_fd.
+ * peer: the client's address from accept(), or NULL to ask in_fd. */
 struct conn *serve_start(struct loop *loop, struct flight *fl,
 			 const struct options *o, int in_fd, int out_fd,
+			 const struct sockaddr_storage *peer,
 			 void (*done)(void *ctx, struct conn *c,
 				      enum serve_outcome outcome),
 			 void *ctx);

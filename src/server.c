@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "flight.h"
@@ -110,8 +112,10 @@ on_accept(struct watch *w, unsigned events)
 	(void)events;
 	/* A bounded burst per wake-up keeps one busy listener fair. */
 	for (burst = 0; burst < 64 && s->accepting; burst++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
 		struct slot *sl;
-		int fd = accept4(w->fd, NULL, NULL,
+		int fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd == -1) {
@@ -132,8 +136,8 @@ on_accept(struct watch *w, unsigned events)
 		}
 		sl->srv = s;
 		sl->fd = fd;
-		sl->conn = serve_start(&s->loop, &s->fl, s->o, fd, fd, conn_done,
-				       sl);
+		sl->conn = serve_start(&s->loop, &s->fl, s->o, fd, fd, &peer,
+				       conn_done, sl);
 		if (sl->conn == NULL) {
 			close(fd);
 			free(sl);
@@ -231,6 +235,37 @@ open_listener(const struct options *o)
 	return fd;
 }
 
+/* sd_notify(3) without libsystemd: one datagram to NOTIFY_SOCKET ('@' is
+ * the abstract namespace). */
+static void
+notify(const char *path, const char *msg)
+{
+	struct sockaddr_un sun;
+	size_t len;
+	socklen_t salen;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, len);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+		   (const struct sockaddr *)&sun, salen) == -1)
+		log_msg(LOGLVL_WARN, "NOTIFY_SOCKET %s: %s", path,
+			strerror(errno));
+	close(fd);
+}
+
 static int
 setup(struct server *s, int first_fd, int nfds)
 {
@@ -283,7 +318,8 @@ setup(struct server *s, int first_fd, int nfds)
 }
 
 int
-server_run(const struct options *o, int first_fd, int nfds)
+server_run(const struct options *o, int first_fd, int nfds,
+	   const char *notify_socket)
 {
 	struct server s;
 	int i, status = 0;
@@ -301,6 +337,8 @@ server_run(const struct options *o, int first_fd, int nfds)
 			log_msg(LOGLVL_ERROR, "server setup: %s",
 				strerror(errno));
 		status = 1;
+	} else {
+		notify(notify_socket, "READY=1");
 	}
 	while (status == 0 && !(s.stopping && s.active == 0)) {
 		if (loop_run_once(&s.loop) == -1) {
@@ -308,6 +346,8 @@ server_run(const struct options *o, int first_fd, int nfds)
 			status = 1;
 		}
 	}
+	if (status == 0)
+		notify(notify_socket, "STOPPING=1");
 	while (s.slots != NULL) {
 		serve_free(s.slots->conn);
 		unlink_slot(&s, s.slots);
