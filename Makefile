@@ -9,6 +9,10 @@ CPPFLAGS =
 LDFLAGS =
 PREFIX = /usr/local
 DESTDIR =
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+DOCDIR = $(PREFIX)/share/doc/health-checker
+UNITDIR = $(PREFIX)/lib/systemd/system
 
 HC_CPPFLAGS = -D_GNU_SOURCE
 HC_WARN = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -43,10 +47,48 @@ werror:
 check: health-checker tests/listen werror
 	HC=$${HC:-./health-checker} tests/run
 
+CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
+	contrib/haproxy.cfg contrib/aws-target-group.md contrib/supervisord.conf
+CHECKS = contrib/checks/zk-ruok contrib/checks/zk-mntr \
+	contrib/checks/pg-isready contrib/checks/redis-ping
+UNITS = units/health-checker.socket units/health-checker@.service \
+	units/health-checker.service
+
+# Units and contrib name the installed binary and scripts: paths rewritten
+# to BINDIR and DOCDIR as they are copied.
+install: health-checker
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/contrib/checks
+	cp health-checker $(DESTDIR)$(BINDIR)/health-checker
+	chmod 755 $(DESTDIR)$(BINDIR)/health-checker
+	cp man/health-checker.8 $(DESTDIR)$(MANDIR)/man8/health-checker.8
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/health-checker.8
+	for f in $(UNITS) $(CONTRIB); do \
+		case $$f in units/*) d=$(DESTDIR)$(UNITDIR) ;; \
+		*) d=$(DESTDIR)$(DOCDIR)/contrib ;; esac; \
+		sed -e 's|@bindir@|$(BINDIR)|g' \
+			-e 's|/usr/local/bin|$(BINDIR)|g' \
+			-e 's|/usr/local/share/doc/health-checker|$(DOCDIR)|g' \
+			$$f >$$d/$${f##*/} && chmod 644 $$d/$${f##*/} || exit 1; \
+	done
+	for f in $(CHECKS); do \
+		cp $$f $(DESTDIR)$(DOCDIR)/contrib/checks/ && \
+		chmod 755 $(DESTDIR)$(DOCDIR)/contrib/checks/$${f##*/} || exit 1; \
+	done
+	cp README.md $(DESTDIR)$(DOCDIR)/README.md
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/health-checker \
+		$(DESTDIR)$(MANDIR)/man8/health-checker.8 \
+		$(DESTDIR)$(UNITDIR)/health-checker.socket \
+		$(DESTDIR)$(UNITDIR)/health-checker@.service \
+		$(DESTDIR)$(UNITDIR)/health-checker.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+
 clean:
 	rm -f health-checker tests/listen tests/bench/ref-server tests/bench/ref-oneshot
 
-.PHONY: all check clean werror bench
+.PHONY: all check clean werror bench install uninstall
 
 tests/bench/ref-server: tests/bench/ref-server.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-server.c $(LDFLAGS)
