@@ -159,6 +159,15 @@ serve_one(const struct options *o, int in_fd, int out_fd)
 	struct loop loop;
 	struct conn *c;
 
+	/* inetd "wait" (or systemd-socket-activate --inetd without -a) hands
+	 * over the listening socket: nobody to answer there. */
+	if (is_listening(in_fd)) {
+		log_msg(LOGLVL_ERROR,
+			"fd %d is a listening socket, not a connection: run "
+			"from inetd with nowait (xinetd: wait = no)",
+			in_fd);
+		return EXIT_TROUBLE;
+	}
 	if (loop_init(&loop) == -1) {
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 		return EXIT_TROUBLE;

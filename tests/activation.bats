@@ -45,16 +45,20 @@ assert_body() {
 	fi
 }
 
+# died N: systemd-socket-activate reported at least N children dead.
+died() {
+	[ "$(grep -c '^Child [0-9]* died' "$T/sa.log")" -ge "$1" ]
+}
+
 # children_exited N CODE: systemd-socket-activate saw N children die, all
 # with CODE.
 children_exited() {
-	local n=$1 code=$2
-	wait_until 5 eval '[ "$(grep -c "^Child [0-9]* died" "$T/sa.log")" -ge "$n" ]' || {
+	wait_until 5 died "$1" || {
 		cat "$T/sa.log" >&2
 		return 1
 	}
-	if grep '^Child [0-9]* died' "$T/sa.log" | grep -v "with code $code\$" >&2; then
-		echo "a one-shot exited with another code than $code" >&2
+	if grep '^Child [0-9]* died' "$T/sa.log" | grep -v "with code $2\$" >&2; then
+		echo "a one-shot exited with another code than $2" >&2
 		return 1
 	fi
 }
@@ -139,9 +143,9 @@ children_exited() {
 }
 
 @test "sequential requests: each answered by a new one-shot that then exits" {
-	local i pid
+	local pid
 	activate -a -- "$HC" --port "$UP" --script "$PROBE ppid $T/ppid"
-	for i in 1 2 3; do
+	for _ in 1 2 3; do
 		curl_get
 		assert_equal "$code" 200
 		assert_body "$T/body" "OK"
@@ -156,10 +160,9 @@ children_exited() {
 }
 
 @test "sequential requests under -a --inetd, healthy then unhealthy" {
-	local i
 	activate -a --inetd -- "$HC" --inetd --port "$UP" --script "test -e $T/healthy"
 	touch "$T/healthy"
-	for i in 1 2; do
+	for _ in 1 2; do
 		curl_get
 		assert_equal "$code" 200
 	done

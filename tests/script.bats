@@ -184,8 +184,10 @@ fds_clean() {
 	read -r pid pgid ppid <"$T/ids"
 	echo "pid=$pid pgid=$pgid ppid=$ppid" >&2
 	[ "$pid" -eq "$pgid" ]
-	# and it is not the checker's group
-	[ "$pgid" -ne "$(ps -o pgid= -p $$ | tr -d ' ')" ]
+	# and it is not the group the checker ran in (ours)
+	local ours
+	read -r _ _ _ _ ours _ <"/proc/$$/stat"
+	[ "$pgid" -ne "$ours" ]
 }
 
 @test "no inherited descriptors (checker given extra fds)" {
@@ -236,6 +238,23 @@ fds_clean() {
 
 @test "--script-timeout: a hanging script fails with timed out and is killed" {
 	once --script "sh -c 'echo \$\$ > $T/pid; exec sleep 30'" --script-timeout 1
+	[ "$status" -eq 1 ]
+	has_line "fail script sh [0-9]+ms timed out"
+	[ "$ms" -lt 2500 ]
+	all_gone "$T/pid"
+}
+
+@test "--script-timeout: what a timed-out script wrote is logged" {
+	once --script "sh -c 'echo started; exec sleep 30'" --script-timeout 1
+	[ "$status" -eq 1 ]
+	grep -Eq 'warning check script sh fail [0-9]+ms timed out output "started\\n"$' "$T/err" || {
+		cat "$T/err" >&2
+		false
+	}
+}
+
+@test "--script-timeout: a script that closed its output and hangs is killed" {
+	once --script "sh -c 'echo \$\$ > $T/pid; exec >&- 2>&-; exec sleep 30'" --script-timeout 1
 	[ "$status" -eq 1 ]
 	has_line "fail script sh [0-9]+ms timed out"
 	[ "$ms" -lt 2500 ]
@@ -347,6 +366,18 @@ fds_clean() {
 	no_match TAIL "$T/err"
 }
 
+@test "a failing script's output: 4 KiB of control bytes logged whole, escaped" {
+	once --script "sh -c 'head -c 4096 /dev/zero; exit 1'"
+	[ "$status" -eq 1 ]
+	local want
+	want=$(printf '\\\\x00%.0s' {1..4096})
+	grep -q "check script sh fail [0-9]*ms exit 1 output \"$want\"\$" "$T/err" || {
+		echo "log line (last 80 bytes): $(tail -c 80 "$T/err")" >&2
+		echo "log line length: $(wc -c <"$T/err")" >&2
+		false
+	}
+}
+
 @test "a failing script's output over HTTP: in the log, never in the answer" {
 	inetd_request 'GET / HTTP/1.0\r\n\r\n' --script "$SCRIPTS/chatty 10 2"
 	[ "$status" -eq 0 ]
@@ -376,13 +407,15 @@ fds_clean() {
 }
 
 @test "no zombie while the checker still runs: a finished script is reaped at once" {
-	bg "$HC" --once --script "$PROBE ids $T/ids" --script "sleep 3" >"$T/out" 2>"$T/err"
+	bg "$HC" --once --script "$PROBE ids $T/ids" --script "sleep 2" >"$T/out" 2>"$T/err"
 	local hc=$BG_PID pid
 	wait_until 5 test -s "$T/ids"
 	read -r pid _ <"$T/ids"
 	# Not even a zombie: its /proc entry goes once the checker reaps it.
 	wait_until 1 test ! -e "/proc/$pid"
-	# ... and that happened while the checker was still waiting for sleep 3.
+	# ... and that happened while the checker was still waiting for sleep 2.
 	kill -0 "$hc"
 	no_match . "$T/out"
+	wait_until 10 gone "$hc"
+	grep -q '^OK$' "$T/out"
 }
