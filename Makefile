@@ -17,7 +17,10 @@ UNITDIR = $(PREFIX)/lib/systemd/system
 HC_CPPFLAGS = -D_GNU_SOURCE
 HC_WARN = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2
-HC_CFLAGS = $(HC_WARN)
+# Hardening by default: fortified libc calls, stack protector, PIE, full RELRO.
+HC_HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+HC_CFLAGS = $(HC_WARN) $(HC_HARDEN)
+HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 
 SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
 	src/http.c src/checks.c src/spawn.c src/serve.c src/server.c \
@@ -30,7 +33,19 @@ all: health-checker
 
 health-checker: $(SRC) $(HDR)
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
+		-o $@ $(SRC) $(HC_LDFLAGS) $(LDFLAGS)
+
+# ASan + UBSan, aborting on the first report, for `make sanitize`.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+health-checker-asan: $(SRC) $(HDR)
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(SAN_FLAGS) \
 		-o $@ $(SRC) $(LDFLAGS)
+
+sanitize: health-checker-asan tests/listen
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	HC=./health-checker-asan tests/run
 
 tests/listen: tests/listen.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
@@ -86,9 +101,10 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f health-checker tests/listen tests/bench/ref-server tests/bench/ref-oneshot
+	rm -f health-checker health-checker-asan tests/listen tests/bench/ref-server \
+		tests/bench/ref-oneshot tests/fuzz/http-fuzz tests/fuzz/words-fuzz
 
-.PHONY: all check clean werror bench install uninstall
+.PHONY: all check clean werror bench install uninstall fuzz sanitize lint
 
 tests/bench/ref-server: tests/bench/ref-server.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-server.c $(LDFLAGS)
@@ -99,3 +115,39 @@ tests/bench/ref-oneshot: tests/bench/ref-oneshot.c
 # Not part of check: prints figures beside references measured in the same run.
 bench: health-checker tests/listen tests/bench/ref-server tests/bench/ref-oneshot
 	tests/bench/run
+
+# Fuzzing (clang with libFuzzer): FUZZ_SECONDS per target; new inputs go to a
+# temporary corpus, crashes to tests/fuzz/crash-*.
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+
+tests/fuzz/http-fuzz: tests/fuzz/http_fuzz.c src/http.c src/http.h
+	$(FUZZ_CC) $(HC_CPPFLAGS) $(FUZZ_FLAGS) -o $@ tests/fuzz/http_fuzz.c src/http.c
+
+tests/fuzz/words-fuzz: tests/fuzz/words_fuzz.c src/words.c src/words.h
+	$(FUZZ_CC) $(HC_CPPFLAGS) $(FUZZ_FLAGS) -o $@ tests/fuzz/words_fuzz.c src/words.c
+
+fuzz: tests/fuzz/http-fuzz tests/fuzz/words-fuzz
+	for t in http words; do \
+		work=$$(mktemp -d) || exit 1; \
+		tests/fuzz/$$t-fuzz -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=tests/fuzz/crash-$$t- \
+			"$$work" tests/fuzz/corpus-$$t || { rm -rf "$$work"; exit 1; }; \
+		rm -rf "$$work"; \
+	done
+
+# Style, static analysis, man page and shell lint (clang-format, cppcheck,
+# clang-tidy one file per call, mandoc, shellcheck).
+lint:
+	clang-format --dry-run -Werror src/*.c src/*.h tests/*.c \
+		tests/fuzz/*.c tests/bench/*.c
+	cppcheck --quiet --enable=warning,portability,performance --std=c99 \
+		-D_GNU_SOURCE --error-exitcode=1 src/
+	for f in $(SRC); do \
+		clang-tidy --quiet $$f -- $(HC_CPPFLAGS) -std=c99 || exit 1; \
+	done
+	mandoc -Tlint -W warning man/health-checker.8
+	shellcheck -S warning contrib/checks/* tests/*.bash tests/run \
+		tests/bench/run .ci/run

@@ -13,7 +13,7 @@
 #define OUTPUT_KEEP 4096
 /* Bytes read from a script's pipe per wake-up: bounds how long one chatty
  * script can hold the loop from other connections. */
-#define OUTPUT_SLICE (256 * 1024)
+#define OUTPUT_SLICE ((size_t)256 * 1024)
 
 struct probe {
 	struct check_run *run;
@@ -146,16 +146,16 @@ finish(struct probe *p, int ok, const char *reason)
 		 ok ? "" : reason);
 	if (ok) {
 		log_msg(LOGLVL_INFO, "check %s %s ok %dms",
-			type_names[p->spec->type], p->spec->target,
-			p->res->ms);
+			type_names[p->spec->type], p->spec->target, p->res->ms);
 	} else if (p->spec->type == CHECK_SCRIPT && p->spawned) {
 		escape_output(p->out, p->outlen, output, sizeof(output));
-		log_msg(LOGLVL_WARN, "check script %s fail %dms %s output \"%s\"",
+		log_msg(LOGLVL_WARN,
+			"check script %s fail %dms %s output \"%s\"",
 			p->spec->target, p->res->ms, reason, output);
 	} else {
 		log_msg(LOGLVL_WARN, "check %s %s fail %dms %s",
-			type_names[p->spec->type], p->spec->target,
-			p->res->ms, reason);
+			type_names[p->spec->type], p->spec->target, p->res->ms,
+			reason);
 	}
 	if (--run->pending == 0)
 		timer_arm(run->loop, &run->done_timer, 0);

@@ -27,10 +27,9 @@ struct check_run;
 
 /* done() is called once, from the loop (never from within start), when
  * every check has its result.  NULL when out of memory. */
-struct check_run *check_run_start(struct loop *loop, const struct options *o,
-				  void (*done)(void *ctx,
-					       const struct verdict *v),
-				  void *ctx);
+struct check_run *
+check_run_start(struct loop *loop, const struct options *o,
+		void (*done)(void *ctx, const struct verdict *v), void *ctx);
 /* Stops what still runs (scripts killed and reaped) and frees the run. */
 void check_run_free(struct check_run *run);
 const char *check_type_name(enum check_type type);

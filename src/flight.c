@@ -64,10 +64,9 @@ led_done(void *ctx, const struct verdict *v)
 	struct flight *fl = ctx;
 	struct check_run *run = fl->run;
 
-	if (fl->shared &&
-	    statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
-		log_msg(LOGLVL_WARN, "singleflight: %s: %s",
-			fl->sf.resultpath, strerror(errno));
+	if (fl->shared && statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
+		log_msg(LOGLVL_WARN, "singleflight: %s: %s", fl->sf.resultpath,
+			strerror(errno));
 	if (fl->locked)
 		statefile_unlock(&fl->sf);
 	fl->locked = 0;
@@ -134,8 +133,7 @@ recheck(struct flight *fl)
 	lk = statefile_try_lock(&fl->sf);
 	if (lk == 0) {
 		if (!fl->notify_registered)
-			timer_arm(fl->loop, &fl->recheck,
-				  loop_now() + POLL_MS);
+			timer_arm(fl->loop, &fl->recheck, loop_now() + POLL_MS);
 		return;
 	}
 	/* The lock is free: the run finished (its result may have landed

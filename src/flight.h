@@ -26,7 +26,7 @@ struct flight_wait {
 
 enum flight_state {
 	FLIGHT_IDLE,
-	FLIGHT_LEADING,	  /* our run, holding the lock when shared */
+	FLIGHT_LEADING,   /* our run, holding the lock when shared */
 	FLIGHT_FOLLOWING, /* another process's run, waiting for its result */
 };
 
@@ -45,8 +45,7 @@ struct flight {
 	struct timer give_up; /* FOLLOWING: the other run is overdue */
 };
 
-void flight_init(struct flight *fl, struct loop *loop,
-		 const struct options *o);
+void flight_init(struct flight *fl, struct loop *loop, const struct options *o);
 void flight_close(struct flight *fl);
 /* w->fn and w->ctx set by the caller. */
 void flight_join(struct flight *fl, struct flight_wait *w);

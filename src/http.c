@@ -4,14 +4,8 @@
 #include "http.h"
 
 static const int codes[HTTP_NSTATUS] = {
-	[HTTP_200] = 200,
-	[HTTP_400] = 400,
-	[HTTP_408] = 408,
-	[HTTP_431] = 431,
-	[HTTP_500] = 500,
-	[HTTP_503] = 503,
-	[HTTP_504] = 504,
-	[HTTP_505] = 505,
+	[HTTP_200] = 200, [HTTP_400] = 400, [HTTP_408] = 408, [HTTP_431] = 431,
+	[HTTP_500] = 500, [HTTP_503] = 503, [HTTP_504] = 504, [HTTP_505] = 505,
 };
 
 static const char *const reasons[HTTP_NSTATUS] = {
@@ -100,14 +94,14 @@ request_line(const char *p, size_t n, struct http_request *req)
 	req->target = p + start;
 	req->target_len = i - start;
 	i++;
-	if (n - i != 8 || memcmp(p + i, "HTTP/", 5) != 0 ||
-	    p[i + 5] < '0' || p[i + 5] > '9' || p[i + 6] != '.' ||
-	    p[i + 7] < '0' || p[i + 7] > '9')
+	if (n - i != 8 || memcmp(p + i, "HTTP/", 5) != 0 || p[i + 5] < '0' ||
+	    p[i + 5] > '9' || p[i + 6] != '.' || p[i + 7] < '0' ||
+	    p[i + 7] > '9')
 		return HTTP_400;
 	major = p[i + 5] - '0';
 	minor = p[i + 7] - '0';
-	req->head_only = req->method_len == 4 &&
-			 memcmp(req->method, "HEAD", 4) == 0;
+	req->head_only =
+		req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
 	if (major != 1)
 		return HTTP_505; /* answered as HTTP/1.1 */
 	req->minor = minor > 1 ? 1 : minor;
@@ -145,9 +139,9 @@ http_parse(const char *buf, size_t len, struct http_request *req)
 	req->minor = 1;
 
 	/* RFC 9112 2.2: ignore empty lines before the request line. */
-	while (pos < len && (buf[pos] == '\n' ||
-			     (buf[pos] == '\r' && pos + 1 < len &&
-			      buf[pos + 1] == '\n')))
+	while (pos < len &&
+	       (buf[pos] == '\n' ||
+		(buf[pos] == '\r' && pos + 1 < len && buf[pos + 1] == '\n')))
 		pos += buf[pos] == '\r' ? 2 : 1;
 
 	for (;;) {

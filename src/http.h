@@ -26,9 +26,9 @@ enum http_parse {
 };
 
 struct http_request {
-	enum http_status status; /* HTTP_200: a good request */
-	int minor;		 /* answer with HTTP/1.<minor> */
-	int head_only;		 /* HEAD: no body in the answer */
+	enum http_status status;     /* HTTP_200: a good request */
+	int minor;                   /* answer with HTTP/1.<minor> */
+	int head_only;               /* HEAD: no body in the answer */
 	const char *method, *target; /* point into the buffer */
 	size_t method_len, target_len;
 	size_t head_len; /* bytes of the head, final empty line included */

@@ -18,21 +18,15 @@ static enum sink sink = SINK_STDERR;
 static enum log_level threshold = LOGLVL_INFO;
 
 static const char *const level_names[] = {
-	[LOGLVL_PANIC] = "panic",
-	[LOGLVL_FATAL] = "fatal",
-	[LOGLVL_ERROR] = "error",
-	[LOGLVL_WARN] = "warning",
-	[LOGLVL_INFO] = "info",
-	[LOGLVL_DEBUG] = "debug",
+	[LOGLVL_PANIC] = "panic", [LOGLVL_FATAL] = "fatal",
+	[LOGLVL_ERROR] = "error", [LOGLVL_WARN] = "warning",
+	[LOGLVL_INFO] = "info",   [LOGLVL_DEBUG] = "debug",
 };
 
 static const int level_priority[] = {
-	[LOGLVL_PANIC] = LOG_EMERG,
-	[LOGLVL_FATAL] = LOG_CRIT,
-	[LOGLVL_ERROR] = LOG_ERR,
-	[LOGLVL_WARN] = LOG_WARNING,
-	[LOGLVL_INFO] = LOG_INFO,
-	[LOGLVL_DEBUG] = LOG_DEBUG,
+	[LOGLVL_PANIC] = LOG_EMERG, [LOGLVL_FATAL] = LOG_CRIT,
+	[LOGLVL_ERROR] = LOG_ERR,   [LOGLVL_WARN] = LOG_WARNING,
+	[LOGLVL_INFO] = LOG_INFO,   [LOGLVL_DEBUG] = LOG_DEBUG,
 };
 
 /* JOURNAL_STREAM is "DEV:INO" of the stream systemd connected to stderr. */

@@ -5,14 +5,15 @@
 
 #include <stdint.h>
 
-#define LOOP_IN 0x001u	/* EPOLLIN */
+#define LOOP_IN 0x001u  /* EPOLLIN */
 #define LOOP_OUT 0x004u /* EPOLLOUT */
 
 struct watch {
 	int fd;
 	void (*fn)(struct watch *w, unsigned events);
 	void *ctx;
-	int always_ready; /* a regular file: epoll refuses it, reads never block */
+	/* A regular file: epoll refuses it, and reads never block. */
+	int always_ready;
 	struct watch *next_ready;
 };
 

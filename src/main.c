@@ -59,8 +59,7 @@ fill_std_fds(void)
 	int fd;
 
 	for (fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) == -1 &&
-		    open("/dev/null", O_RDWR) == -1)
+		if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) == -1)
 			_exit(EXIT_TROUBLE);
 }
 
@@ -78,8 +77,31 @@ is_listening(int fd)
 	int on = 0;
 	socklen_t len = sizeof(on);
 
-	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
-	       on;
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+enum mode {
+	MODE_ONCE,
+	MODE_SERVER,           /* --listener, or nothing else applies */
+	MODE_ACTIVATED_SERVER, /* systemd Accept=no */
+	MODE_ACTIVATED_ONE,    /* systemd Accept=yes */
+	MODE_INETD
+};
+
+/* The spec's order: --once, --listener, socket activation, inetd, server. */
+static enum mode
+choose_mode(const struct options *o, int nfds)
+{
+	if (o->once)
+		return MODE_ONCE;
+	if (o->listener_given)
+		return MODE_SERVER;
+	if (nfds >= 1)
+		return is_listening(LISTEN_FDS_START) ? MODE_ACTIVATED_SERVER
+						      : MODE_ACTIVATED_ONE;
+	if (o->inetd || is_socket(STDIN_FILENO))
+		return MODE_INETD;
+	return MODE_SERVER;
 }
 
 struct once_state {
@@ -238,19 +260,23 @@ main(int argc, char **argv)
 	}
 	log_set_level(o.log_level);
 
-	if (o.once)
+	switch (choose_mode(&o, nfds)) {
+	case MODE_ONCE:
 		status = run_once(&o);
-	else if (o.listener_given)
-		status = server_run(&o, -1, 0, notify_socket);
-	else if (nfds >= 1 && is_listening(LISTEN_FDS_START))
-		status = server_run(&o, LISTEN_FDS_START, nfds,
-				    notify_socket);
-	else if (nfds >= 1)
+		break;
+	case MODE_ACTIVATED_SERVER:
+		status = server_run(&o, LISTEN_FDS_START, nfds, notify_socket);
+		break;
+	case MODE_ACTIVATED_ONE:
 		status = serve_one(&o, LISTEN_FDS_START, LISTEN_FDS_START);
-	else if (o.inetd || is_socket(STDIN_FILENO))
+		break;
+	case MODE_INETD:
 		status = serve_one(&o, STDIN_FILENO, STDOUT_FILENO);
-	else
+		break;
+	default:
 		status = server_run(&o, -1, 0, notify_socket);
+		break;
+	}
 	options_free(&o);
 	free(notify_socket);
 	return status;

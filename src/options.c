@@ -98,8 +98,7 @@ options_help(FILE *f)
 	fputs(help_text, f);
 }
 
-static void
-usage(char *err, size_t errlen, const char *fmt, ...)
+static void usage(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void
@@ -128,11 +127,11 @@ parse_seconds(const char *s, int *ms)
 	}
 	v *= 1000;
 	if (*p == '.') {
+		static const int scale[] = {100, 10, 1};
+
 		for (p++; *p >= '0' && *p <= '9'; p++, digits++, place++) {
 			if (place < 3)
-				v += (*p - '0') * (place == 0 ? 100
-						   : place == 1 ? 10
-								: 1);
+				v += (long long)(*p - '0') * scale[place];
 			else if (*p != '0')
 				rest = 1; /* below a millisecond: round up */
 		}
@@ -267,7 +266,7 @@ parse_port(struct options *o, const char *arg, char *err, size_t errlen)
 	c->type = CHECK_TCP;
 	for (ai = res; ai != NULL; ai = ai->ai_next)
 		n++;
-	c->addrs = calloc(n, sizeof(*c->addrs));
+	c->addrs = n == 0 ? NULL : calloc(n, sizeof(*c->addrs));
 	c->target = malloc(strlen(host) + 16);
 	if (c->addrs == NULL || c->target == NULL)
 		goto nomem;
@@ -336,8 +335,8 @@ parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV |
-			 (bracketed ? AI_NUMERICHOST : 0);
+	hints.ai_flags =
+		AI_PASSIVE | AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
 	/* ":PORT" listens on every IPv4 address, as 0.0.0.0:PORT does. */
 	if (host[0] == '\0') {
 		host = NULL;

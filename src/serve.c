@@ -16,7 +16,7 @@
 /* After answering: how long and how much to read so that closing does not
  * reset a connection whose client is still sending (RST eats the answer). */
 #define DRAIN_MS 1000
-#define DRAIN_MAX (1024 * 1024)
+#define DRAIN_MAX ((size_t)1024 * 1024)
 
 static const char body_ok[] = "OK";
 static const char body_fail[] = "At least one health check failed";
@@ -54,6 +54,7 @@ describe_peer(int fd, const struct sockaddr_storage *peer, char *out,
 	char host[INET6_ADDRSTRLEN];
 
 	snprintf(out, cap, "-");
+	memset(&ss, 0, sizeof(ss));
 	if (peer != NULL)
 		ss = *peer;
 	else if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
@@ -137,8 +138,8 @@ write_some(struct conn *c)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
-			struct watch *w = c->outw.fd == c->inw.fd ? &c->inw
-								  : &c->outw;
+			struct watch *w =
+				c->outw.fd == c->inw.fd ? &c->inw : &c->outw;
 
 			if (w == &c->inw) {
 				if (!c->in_registered &&
@@ -258,8 +259,9 @@ read_head(struct conn *c)
 	if (n == 0) {
 		if (c->len == 0) {
 			/* A TCP-only probe: connect and close. */
-			log_msg(LOGLVL_DEBUG, "connection %s closed without "
-					      "a request",
+			log_msg(LOGLVL_DEBUG,
+				"connection %s closed without "
+				"a request",
 				c->peer);
 			c->outcome = SERVE_QUIET;
 			finish(c);

@@ -349,8 +349,11 @@ server_run(const struct options *o, int first_fd, int nfds,
 	if (status == 0)
 		notify(notify_socket, "STOPPING=1");
 	while (s.slots != NULL) {
-		serve_free(s.slots->conn);
-		unlink_slot(&s, s.slots);
+		struct slot *sl = s.slots;
+
+		/* The head's prev is NULL: unlink_slot moves s.slots on. */
+		serve_free(sl->conn); /* NOLINT(clang-analyzer-unix.Malloc) */
+		unlink_slot(&s, sl);
 	}
 	for (i = 0; i < s.nls; i++)
 		if (s.ls != NULL && s.ls[i].w.fd != -1 && s.ls[i].w.fd != 0)

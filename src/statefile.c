@@ -166,10 +166,9 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 
 	/* O_NOFOLLOW: a planted symlink is refused, never followed; a FIFO
 	 * must not block the open. */
-	sf->lockfd = open(sf->lockpath,
-			  O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-				  O_NONBLOCK,
-			  0600);
+	sf->lockfd = open(
+		sf->lockpath,
+		O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (sf->lockfd == -1) {
 		snprintf(err, errlen, "lock file %s: %s", sf->lockpath,
 			 strerror(errno));
@@ -286,8 +285,8 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	size_t i, want = sizeof(h) + nchecks * sizeof(*res) + sizeof(sum);
 	int fd, ok = 1;
 
-	fd = open(sf->resultpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-					  O_NONBLOCK);
+	fd = open(sf->resultpath,
+		  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -296,8 +295,7 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 		return -1;
 	}
 	res = malloc(nchecks * sizeof(*res) + 1);
-	if (res == NULL ||
-	    read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+	if (res == NULL || read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
 	    read(fd, res, nchecks * sizeof(*res)) !=
 		    (ssize_t)(nchecks * sizeof(*res)) ||
 	    read(fd, &sum, sizeof(sum)) != (ssize_t)sizeof(sum)) {

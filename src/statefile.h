@@ -9,12 +9,13 @@
 #include "options.h"
 
 struct statefile {
-	int lockfd;	 /* flock(LOCK_EX) held by the process running checks */
-	int notifyfd;	 /* inotify on the directory; -1 until asked for */
-	char *dir;	 /* holds both files */
-	char *lockpath;	 /* --lock-file, or DIR/state-HASH */
+	int lockfd;     /* flock(LOCK_EX) held by the process running checks */
+	int notifyfd;   /* inotify on the directory; -1 until asked for */
+	char *dir;      /* holds both files */
+	char *lockpath; /* --lock-file, or DIR/state-HASH */
 	char *resultpath; /* lockpath + ".result" */
-	uint64_t config; /* hash of the checks: another set's result is foreign */
+	uint64_t config;  /* hash of the checks: another set's result is foreign
+			   */
 	char boot_id[37]; /* CLOCK_MONOTONIC means nothing across boots */
 };
 

@@ -1,6 +1,8 @@
 # Shared by every suite: temporary directory, background processes recorded
 # by PID and killed by PID in teardown, waiting with deadlines.
 # shellcheck shell=bash
+# Variables set here (LPORT, HC_PID, status, ...) are read by the suites.
+# shellcheck disable=SC2034
 
 HC=${HC:-$BATS_TEST_DIRNAME/../health-checker}
 case $HC in /*) ;; *) HC=$PWD/$HC ;; esac

@@ -1,0 +1,38 @@
+/* libFuzzer target: the request-head parser, with the invariants the rest
+ * of the program relies on. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct http_request req;
+	char *buf;
+	size_t n = size > HTTP_HEAD_MAX ? HTTP_HEAD_MAX : size;
+
+	/* An exact-size copy, so ASan sees any read past the end. */
+	buf = malloc(n ? n : 1);
+	if (buf == NULL)
+		return 0;
+	memcpy(buf, data, n);
+	if (http_parse(buf, n, &req) == HTTP_PARSE_DONE) {
+		if (req.status == HTTP_200 &&
+		    (req.head_len == 0 || req.head_len > n ||
+		     req.method == NULL || req.target == NULL))
+			abort();
+		if (req.method != NULL &&
+		    (req.method < buf || req.method + req.method_len > buf + n))
+			abort();
+		if (req.minor < 0 || req.minor > 1)
+			abort();
+	} else if (n >= HTTP_HEAD_MAX) {
+		abort(); /* a full buffer must be decided */
+	}
+	free(buf);
+	return 0;
+}
