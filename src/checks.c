@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "checks.h"
+#include "http.h"
 #include "log.h"
 #include "spawn.h"
 
@@ -21,11 +22,14 @@ struct probe {
 	struct check_result *res;
 	struct timer deadline;
 	int finished;
-	/* CHECK_TCP: one non-blocking connect per resolved address */
+	/* CHECK_TCP, CHECK_HTTP, CHECK_UNIX: a connect per address */
 	struct watch *socks;
 	size_t nsocks;
 	size_t inflight;
 	int err;
+	/* CHECK_HTTP: the request going out, then the response head */
+	char *head;
+	size_t sent, got;
 	/* CHECK_SCRIPT */
 	struct child child;
 	int spawned;
@@ -49,6 +53,8 @@ struct check_run {
 static const char *const type_names[] = {
 	[CHECK_TCP] = "tcp",
 	[CHECK_SCRIPT] = "script",
+	[CHECK_HTTP] = "http",
+	[CHECK_UNIX] = "unix",
 };
 
 const char *
@@ -69,6 +75,8 @@ errno_reason(int err)
 		return "network unreachable";
 	case EHOSTUNREACH:
 		return "host unreachable";
+	case EAGAIN:
+		return "backlog full";
 	default:
 		return strerror(err);
 	}
@@ -80,7 +88,7 @@ escape_output(const char *in, size_t n, char *out, size_t cap)
 {
 	size_t i, o = 0;
 
-	for (i = 0; i < n && o + 5 < cap; i++) {
+	for (i = 0; i < n && o + 4 < cap; i++) {
 		unsigned char c = (unsigned char)in[i];
 
 		if (c == '\n') {
@@ -132,13 +140,13 @@ static void
 finish(struct probe *p, int ok, const char *reason)
 {
 	struct check_run *run = p->run;
-	char output[OUTPUT_KEEP * 4 + 1];
+	char output[OUTPUT_KEEP * 4 + 1]; /* every byte may take 4 */
 
 	if (p->finished)
 		return;
 	p->finished = 1;
 	timer_cancel(run->loop, &p->deadline);
-	if (p->spec->type == CHECK_TCP)
+	if (p->spec->type != CHECK_SCRIPT)
 		tcp_close_all(p);
 	p->res->ok = ok;
 	p->res->ms = (int)(loop_now() - run->started);
@@ -162,6 +170,81 @@ finish(struct probe *p, int ok, const char *reason)
 }
 
 static void
+http_io(struct watch *w, unsigned events)
+{
+	struct probe *p = w->ctx;
+	const char *req = p->spec->request;
+	size_t reqlen = strlen(req);
+	char reason[CHECK_REASON_MAX];
+	ssize_t n;
+	int code;
+
+	(void)events;
+	if (p->sent < reqlen) {
+		n = write(w->fd, req + p->sent, reqlen - p->sent);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			finish(p, 0, errno_reason(errno));
+			return;
+		}
+		if (n > 0)
+			p->sent += (size_t)n;
+		if (p->sent == reqlen)
+			loop_mod(p->run->loop, w, LOOP_IN);
+		return;
+	}
+	n = read(w->fd, p->head + p->got, HTTP_HEAD_MAX - p->got);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			finish(p, 0, errno_reason(errno));
+		return;
+	}
+	p->got += (size_t)n;
+	switch (http_response_status(p->head, p->got, &code)) {
+	case HTTP_PARSE_MORE:
+		if (n == 0)
+			finish(p, 0, "incomplete response head");
+		return;
+	default:
+		break;
+	}
+	if (code < 0) {
+		finish(p, 0,
+		       p->got >= HTTP_HEAD_MAX ? "response head too large"
+					       : "malformed response");
+		return;
+	}
+	snprintf(reason, sizeof(reason), "status %d", code);
+	finish(p, code >= 200 && code < 400, reason);
+}
+
+/* One address accepted: a tcp or unix check has passed; an http check
+ * sends its request there and drops the other attempts. */
+static void
+connected(struct probe *p, struct watch *w)
+{
+	size_t i;
+
+	if (p->spec->type != CHECK_HTTP) {
+		finish(p, 1, NULL);
+		return;
+	}
+	for (i = 0; i < p->nsocks; i++) {
+		struct watch *o = &p->socks[i];
+
+		loop_del(p->run->loop, o);
+		if (o != w && o->fd != -1) {
+			close(o->fd);
+			o->fd = -1;
+		}
+	}
+	p->inflight = 1;
+	p->head = malloc(HTTP_HEAD_MAX);
+	w->fn = http_io;
+	if (p->head == NULL || loop_add(p->run->loop, w, LOOP_OUT) == -1)
+		finish(p, 0, strerror(errno));
+}
+
+static void
 tcp_ready(struct watch *w, unsigned events)
 {
 	struct probe *p = w->ctx;
@@ -172,7 +255,7 @@ tcp_ready(struct watch *w, unsigned events)
 	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err == 0) {
-		finish(p, 1, NULL);
+		connected(p, w);
 		return;
 	}
 	p->err = err;
@@ -226,7 +309,7 @@ tcp_start(struct probe *p)
 		if (connect(w->fd, (const struct sockaddr *)&a->ss, a->len) ==
 		    0) {
 			p->inflight++;
-			finish(p, 1, NULL);
+			connected(p, w);
 			return;
 		}
 		if (errno != EINPROGRESS ||
@@ -385,13 +468,11 @@ check_run_start(struct loop *loop, const struct options *o,
 		p->deadline.fn = timed_out;
 		p->deadline.ctx = p;
 		timer_arm(loop, &p->deadline,
-			  run->started + (p->spec->type == CHECK_SCRIPT
-						  ? o->script_timeout_ms
-						  : o->port_timeout_ms));
-		if (p->spec->type == CHECK_TCP)
-			tcp_start(p);
-		else
+			  run->started + p->spec->timeout_ms);
+		if (p->spec->type == CHECK_SCRIPT)
 			script_start(p);
+		else
+			tcp_start(p);
 	}
 	return run;
 }
@@ -407,9 +488,10 @@ check_run_free(struct check_run *run)
 		struct probe *p = &run->probes[i];
 
 		timer_cancel(run->loop, &p->deadline);
-		if (p->spec->type == CHECK_TCP) {
+		if (p->spec->type != CHECK_SCRIPT) {
 			tcp_close_all(p);
 			free(p->socks);
+			free(p->head);
 		} else if (p->spawned) {
 			close_output(p);
 			loop_del(run->loop, &p->exitw);

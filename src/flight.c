@@ -23,6 +23,40 @@ no_run(struct timer *t)
 	w->fn(w, NULL);
 }
 
+static void
+cached_ready(struct timer *t)
+{
+	struct flight_wait *w = t->ctx;
+	struct check_result *results = w->cached.results;
+
+	w->fl = NULL;
+	w->cached.results = NULL;
+	w->fn(w, &w->cached.v);
+	free(results);
+}
+
+/* --cache-ttl: a result younger than the TTL, from any process, is served
+ * without running anything. */
+static int
+serve_cached(struct flight *fl, struct flight_wait *w)
+{
+	int64_t age;
+
+	if (statefile_read(&fl->sf, fl->o->nchecks, &w->cached) == -1)
+		return 0;
+	age = w->arrived_ns - w->cached.finished_ns;
+	if (age < 0 || age >= (int64_t)fl->o->cache_ttl_ms * 1000000) {
+		free(w->cached.results);
+		w->cached.results = NULL;
+		return 0;
+	}
+	log_msg(LOGLVL_DEBUG, "cache: a result from %lldms ago",
+		(long long)(age / 1000000));
+	w->soon.fn = cached_ready;
+	timer_arm(fl->loop, &w->soon, 0);
+	return 1;
+}
+
 /* Answers every waiter that arrived before the result was made; the rest
  * stay, to start a run of their own. */
 static void
@@ -56,6 +90,16 @@ stop_following(struct flight *fl)
 		loop_del(fl->loop, &fl->notify);
 		fl->notify_registered = 0;
 	}
+}
+
+/* The result for singleflight followers and the cache, in any process. */
+static void
+save(struct flight *fl, const struct verdict *v)
+{
+	if (fl->shared &&
+	    statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
+		log_msg(LOGLVL_WARN, "state file %s: %s", fl->sf.resultpath,
+			strerror(errno));
 }
 
 static void
@@ -95,7 +139,8 @@ lead(struct flight *fl, int locked)
 		struct flight_wait *w = fl->waiters;
 
 		fl->waiters = w->next;
-		timer_arm(fl->loop, &w->fail, 0);
+		w->soon.fn = no_run;
+		timer_arm(fl->loop, &w->soon, 0);
 	}
 }
 
@@ -228,15 +273,14 @@ flight_init(struct flight *fl, struct loop *loop, const struct options *o)
 	fl->recheck.ctx = fl;
 	fl->give_up.fn = on_give_up;
 	fl->give_up.ctx = fl;
-	if (!o->singleflight)
+	if (!o->singleflight && o->cache_ttl_ms == 0)
 		return;
 	if (statefile_open(&fl->sf, o, err, sizeof(err)) == 0)
 		fl->shared = 1;
 	else
 		log_msg(LOGLVL_WARN,
-			"singleflight: %s; sharing runs within this process "
-			"only",
-			err);
+			"%s: %s; sharing runs within this process only",
+			o->singleflight ? "singleflight" : "cache", err);
 }
 
 void
@@ -261,6 +305,7 @@ own_done(void *ctx, const struct verdict *v)
 	struct check_run *run = w->own;
 
 	w->own = NULL;
+	save(w->fl, v);
 	w->fl = NULL;
 	w->fn(w, v);
 	check_run_free(run);
@@ -273,13 +318,17 @@ flight_join(struct flight *fl, struct flight_wait *w)
 	w->own = NULL;
 	w->next = NULL;
 	w->arrived_ns = statefile_now_ns();
-	w->fail.fn = no_run;
-	w->fail.ctx = w;
-	w->fail.armed = 0;
+	w->soon.ctx = w;
+	w->soon.armed = 0;
+	w->cached.results = NULL;
+	if (fl->o->cache_ttl_ms > 0 && fl->shared && serve_cached(fl, w))
+		return;
 	if (!fl->o->singleflight) {
 		w->own = check_run_start(fl->loop, fl->o, own_done, w);
-		if (w->own == NULL)
-			timer_arm(fl->loop, &w->fail, 0);
+		if (w->own == NULL) {
+			w->soon.fn = no_run;
+			timer_arm(fl->loop, &w->soon, 0);
+		}
 		return;
 	}
 	w->next = fl->waiters;
@@ -296,7 +345,9 @@ flight_cancel(struct flight_wait *w)
 
 	if (fl == NULL)
 		return;
-	timer_cancel(fl->loop, &w->fail);
+	timer_cancel(fl->loop, &w->soon);
+	free(w->cached.results);
+	w->cached.results = NULL;
 	if (w->own != NULL) {
 		check_run_free(w->own);
 		w->own = NULL;

@@ -21,7 +21,8 @@ struct flight_wait {
 	struct check_run *own;
 	int64_t arrived_ns;
 	struct flight_wait *next;
-	struct timer fail;
+	struct timer soon; /* answers from the loop: no run, or a cached one */
+	struct state_result cached;
 };
 
 enum flight_state {

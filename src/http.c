@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 
@@ -108,10 +109,57 @@ request_line(const char *p, size_t n, struct http_request *req)
 	return HTTP_200;
 }
 
-static enum http_status
-header_line(const char *p, size_t n)
+/* Accept: does some media range name application/json with q > 0? */
+static int
+accepts_json(const char *p, size_t n)
 {
-	size_t i;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start, end;
+		int json, zero = 0;
+
+		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
+			i++;
+		start = i;
+		while (i < n && p[i] != ',' && p[i] != ';' && p[i] != ' ' &&
+		       p[i] != '\t')
+			i++;
+		end = i;
+		json = end - start == 16 &&
+		       strncasecmp(p + start, "application/json", 16) == 0;
+		/* Parameters up to the next range: only q matters. */
+		while (i < n && p[i] != ',') {
+			if (p[i] == ';') {
+				i++;
+				while (i < n && (p[i] == ' ' || p[i] == '\t'))
+					i++;
+				if (i + 1 < n && (p[i] == 'q' || p[i] == 'Q') &&
+				    p[i + 1] == '=') {
+					size_t j = i + 2;
+
+					zero = j < n && p[j] == '0';
+					for (j++;
+					     zero && j < n && p[j] != ',' &&
+					     p[j] != ';' && p[j] != ' ';
+					     j++)
+						if (p[j] != '.' && p[j] != '0')
+							zero = 0;
+				}
+				continue;
+			}
+			i++;
+		}
+		if (json && !zero)
+			return 1;
+	}
+	return 0;
+}
+
+static enum http_status
+header_line(const char *p, size_t n, struct http_request *req)
+{
+	size_t i, name;
 
 	for (i = 0; i < n && is_tchar((unsigned char)p[i]); i++)
 		;
@@ -119,12 +167,16 @@ header_line(const char *p, size_t n)
 	 * whitespace between the name and the colon (RFC 9112 5.1). */
 	if (i == 0 || i >= n || p[i] != ':')
 		return HTTP_400;
+	name = i;
 	for (i++; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
 		if (!is_vchar(c) && c != ' ' && c != '\t')
 			return HTTP_400;
 	}
+	if (name == 6 && strncasecmp(p, "Accept", 6) == 0 &&
+	    accepts_json(p + 7, n - 7))
+		req->wants_json = 1;
 	return HTTP_200;
 }
 
@@ -188,7 +240,7 @@ http_parse(const char *buf, size_t len, struct http_request *req)
 			req->head_len = pos;
 			return done(req, HTTP_200);
 		}
-		st = header_line(line, n);
+		st = header_line(line, n, req);
 		if (st != HTTP_200)
 			return done(req, st);
 	}
@@ -210,11 +262,12 @@ http_format(char *out, size_t cap, const struct http_response *resp)
 		     "Content-Length: %zu\r\n"
 		     "Connection: close\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "%s"
+		     "%s%.0d%s"
 		     "\r\n",
 		     resp->minor, codes[resp->status], reasons[resp->status],
 		     date, resp->content_type, resp->body_len,
-		     resp->status == HTTP_503 ? "Retry-After: 30\r\n" : "");
+		     resp->retry_after > 0 ? "Retry-After: " : "",
+		     resp->retry_after, resp->retry_after > 0 ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	if (!resp->head_only) {
@@ -224,4 +277,35 @@ http_format(char *out, size_t cap, const struct http_response *resp)
 		n += (int)resp->body_len;
 	}
 	return (size_t)n;
+}
+
+enum http_parse
+http_response_status(const char *buf, size_t len, int *code)
+{
+	const char *end = NULL;
+	size_t i;
+
+	for (i = 0; i + 1 < len && end == NULL; i++) {
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			end = buf + i;
+		else if (buf[i] == '\n' && buf[i + 1] == '\r' && i + 2 < len &&
+			 buf[i + 2] == '\n')
+			end = buf + i;
+	}
+	if (end == NULL) {
+		if (len < HTTP_HEAD_MAX)
+			return HTTP_PARSE_MORE;
+		*code = -1;
+		return HTTP_PARSE_DONE;
+	}
+	/* "HTTP/1.x NNN" and a space or the end of the line after it. */
+	if (len < 13 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[7] < '0' ||
+	    buf[7] > '9' || buf[8] != ' ' || buf[9] < '1' || buf[9] > '5' ||
+	    buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9' ||
+	    (buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n')) {
+		*code = -1;
+		return HTTP_PARSE_DONE;
+	}
+	*code = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+	return HTTP_PARSE_DONE;
 }

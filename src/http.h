@@ -32,6 +32,7 @@ struct http_request {
 	const char *method, *target; /* point into the buffer */
 	size_t method_len, target_len;
 	size_t head_len; /* bytes of the head, final empty line included */
+	int wants_json;  /* Accept lists application/json with q > 0 */
 };
 
 struct http_response {
@@ -41,6 +42,7 @@ struct http_response {
 	const char *content_type;
 	const char *body;
 	size_t body_len;
+	int retry_after; /* seconds; 0: no Retry-After header */
 	time_t date;
 };
 
@@ -48,6 +50,9 @@ struct http_response {
  * ended within HTTP_HEAD_MAX bytes is DONE with status HTTP_431. */
 enum http_parse http_parse(const char *buf, size_t len,
 			   struct http_request *req);
+/* A response head (our --http checks): HTTP_PARSE_MORE until it ends;
+ * then *code is its status, or -1 when malformed or over HTTP_HEAD_MAX. */
+enum http_parse http_response_status(const char *buf, size_t len, int *code);
 int http_code(enum http_status status);
 const char *http_reason(enum http_status status);
 /* Writes the whole response (head, and body unless head_only) to out;

@@ -104,7 +104,7 @@ log_level_parse(const char *name, enum log_level *level)
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[16384];
+	char line[24576]; /* room for 4 KiB of escaped script output */
 	char stamp[40];
 	struct timespec ts;
 	struct tm tm;

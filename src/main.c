@@ -14,6 +14,7 @@
 #include "flight.h"
 #include "log.h"
 #include "options.h"
+#include "report.h"
 #include "serve.h"
 #include "server.h"
 
@@ -117,14 +118,13 @@ once_done(void *ctx, const struct verdict *v)
 	size_t i;
 
 	for (i = 0; i < v->n; i++) {
-		const struct check_result *r = &v->results[i];
-		const struct check_spec *c = &st->o->checks[i];
+		char line[8192];
 
-		printf("%s %s %s %dms%s%s\n", r->ok ? "ok" : "fail",
-		       check_type_name(c->type), c->target, r->ms,
-		       r->ok ? "" : " ", r->reason);
+		report_line(line, sizeof(line), &st->o->checks[i],
+			    &v->results[i]);
+		puts(line);
 	}
-	puts(v->ok ? "OK" : "At least one health check failed");
+	puts(v->ok ? REPORT_OK : REPORT_FAIL);
 	st->ok = v->ok;
 	st->finished = 1;
 }

@@ -3,8 +3,10 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "options.h"
 #include "words.h"
@@ -26,7 +28,14 @@ enum {
 	OPT_LOCK_FILE,
 	OPT_MAX_CONNECTIONS,
 	OPT_VERSION,
-	OPT_HELP
+	OPT_HELP,
+	OPT_DETAILS,
+	OPT_MAINTENANCE_FILE,
+	OPT_FAIL_STATUS,
+	OPT_CACHE_TTL,
+	OPT_HTTP,
+	OPT_HTTP_TIMEOUT,
+	OPT_UNIX
 };
 
 static const struct option longopts[] = {
@@ -44,6 +53,13 @@ static const struct option longopts[] = {
 	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, OPT_HELP},
+	{"details", no_argument, NULL, OPT_DETAILS},
+	{"maintenance-file", required_argument, NULL, OPT_MAINTENANCE_FILE},
+	{"fail-status", required_argument, NULL, OPT_FAIL_STATUS},
+	{"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
+	{"http", required_argument, NULL, OPT_HTTP},
+	{"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
+	{"unix", required_argument, NULL, OPT_UNIX},
 	{NULL, 0, NULL, 0},
 };
 
@@ -62,11 +78,18 @@ static const char help_text[] =
 	"  --script \"CMD ARGS\"     run CMD (PATH lookup, no shell); passes "
 	"on exit 0\n"
 	"                          (repeatable)\n"
+	"  --http http://HOST[:PORT][/PATH]\n"
+	"                          GET; passes on a 2xx or 3xx status "
+	"(repeatable)\n"
+	"  --unix PATH|@NAME       passes when a unix stream socket accepts "
+	"(repeatable)\n"
 	"Deadlines (seconds, decimals allowed, at most 3600):\n"
 	"  --script-timeout SECONDS  every script's deadline (default 5)\n"
 	"  --port-timeout SECONDS    every TCP connect's deadline (default 5)\n"
 	"  --request-timeout SECONDS deadline to receive the request head "
 	"(default 5)\n"
+	"  --http-timeout SECONDS    every --http check's deadline (default "
+	"5)\n"
 	"Modes:\n"
 	"  --once                  run the checks once, print the results, "
 	"exit 0 if\n"
@@ -78,6 +101,18 @@ static const char help_text[] =
 	"0.0.0.0:5000)\n"
 	"  --max-connections N     standalone: requests in progress at once "
 	"(default 64)\n"
+	"Answers:\n"
+	"  --details               list every check in the body (JSON with "
+	"Accept:\n"
+	"                          application/json) (default off)\n"
+	"  --fail-status CODE      status when unhealthy: 504, 503 or 500 "
+	"(default 504)\n"
+	"  --maintenance-file PATH while PATH exists, answer 503 Maintenance "
+	"without\n"
+	"                          running the checks (default none)\n"
+	"  --cache-ttl SECONDS     serve a result younger than this, across "
+	"processes\n"
+	"                          (default 0: off)\n"
 	"Other:\n"
 	"  --singleflight          concurrent requests share one run of the "
 	"checks,\n"
@@ -114,7 +149,7 @@ usage(char *err, size_t errlen, const char *fmt, ...)
 /* SECONDS: digits with an optional fraction, > 0, <= MAX_SECONDS; strtod
  * would take "inf", "1e3" and " -1", which are no deadline. */
 static int
-parse_seconds(const char *s, int *ms)
+parse_seconds(const char *s, int *ms, int allow_zero)
 {
 	long long v = 0;
 	int digits = 0, place = 0, rest = 0;
@@ -137,7 +172,7 @@ parse_seconds(const char *s, int *ms)
 		}
 	}
 	v += rest;
-	if (*p != '\0' || digits == 0 || v <= 0 ||
+	if (*p != '\0' || digits == 0 || (v == 0 && !allow_zero) ||
 	    v > (long long)MAX_SECONDS * 1000)
 		return -1;
 	*ms = (int)v;
@@ -357,6 +392,145 @@ parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
 	return 0;
 }
 
+#define REQUEST_FMT                                                            \
+	"GET %s%s HTTP/1.1\r\nHost: %.*s\r\n"                                  \
+	"User-Agent: health-checker/" VERSION "\r\n"                           \
+	"Connection: close\r\n\r\n"
+
+/* http://HOST[:PORT][/PATH]: HOST a name (resolved now), IPv4 or [IPv6]. */
+static int
+parse_http(struct options *o, const char *arg, char *err, size_t errlen)
+{
+	char hostbuf[256], portbuf[8] = "80";
+	const char *rest, *path, *hostend, *portp = NULL;
+	struct addrinfo hints, *res, *ai;
+	struct check_spec *c;
+	size_t hlen, len, n = 0;
+	int bracketed = 0, rc;
+
+	if (strncmp(arg, "http://", 7) != 0) {
+		usage(err, errlen,
+		      "invalid --http \"%s\": expected "
+		      "http://HOST[:PORT][/PATH]"
+		      " (https is not supported)",
+		      arg);
+		return -1;
+	}
+	rest = arg + 7;
+	path = rest + strcspn(rest, "/?#");
+	if (*path == '#' || strpbrk(arg, " \t\r\n") != NULL)
+		goto bad;
+	if (rest[0] == '[') {
+		hostend = memchr(rest, ']', (size_t)(path - rest));
+		if (hostend == NULL)
+			goto bad;
+		bracketed = 1;
+		hlen = (size_t)(hostend - rest - 1);
+		memcpy(hostbuf, rest + 1, hlen < sizeof(hostbuf) ? hlen : 0);
+		hostend++;
+	} else {
+		hostend = memchr(rest, ':', (size_t)(path - rest));
+		if (hostend == NULL)
+			hostend = path;
+		hlen = (size_t)(hostend - rest);
+		memcpy(hostbuf, rest, hlen < sizeof(hostbuf) ? hlen : 0);
+	}
+	if (hlen == 0 || hlen >= sizeof(hostbuf) ||
+	    memchr(rest, '@', (size_t)(path - rest)))
+		goto bad;
+	hostbuf[hlen] = '\0';
+	if (hostend < path) {
+		if (*hostend != ':' || path - hostend - 1 < 1 ||
+		    path - hostend - 1 > 5)
+			goto bad;
+		portp = hostend + 1;
+		memcpy(portbuf, portp, (size_t)(path - portp));
+		portbuf[path - portp] = '\0';
+		if (port_number(portbuf) < 1)
+			goto bad;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
+	rc = getaddrinfo(hostbuf, portbuf, &hints, &res);
+	if (rc != 0) {
+		usage(err, errlen, "invalid --http \"%s\": %s", arg,
+		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	if (add_check(o, &c) == -1)
+		goto nomem;
+	c->type = CHECK_HTTP;
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	c->addrs = calloc(n, sizeof(*c->addrs));
+	c->target = strdup(arg);
+	if (c->addrs == NULL || c->target == NULL)
+		goto nomem;
+	/* Host is the URL's authority, port included (RFC 9110 7.2). */
+	len = (size_t)snprintf(NULL, 0, REQUEST_FMT, *path == '/' ? "" : "/",
+			       path, (int)(path - rest), rest) +
+	      1;
+	c->request = malloc(len);
+	if (c->request == NULL)
+		goto nomem;
+	snprintf(c->request, len, REQUEST_FMT, *path == '/' ? "" : "/", path,
+		 (int)(path - rest), rest);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		memcpy(&c->addrs[c->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
+		c->addrs[c->naddrs++].len = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+bad:
+	usage(err, errlen,
+	      "invalid --http \"%s\": expected http://HOST[:PORT][/PATH]", arg);
+	return -1;
+nomem:
+	freeaddrinfo(res);
+	usage(err, errlen, "--http \"%s\": out of memory", arg);
+	return -1;
+}
+
+/* A socket path, or @NAME in the abstract namespace. */
+static int
+parse_unix(struct options *o, const char *arg, char *err, size_t errlen)
+{
+	struct sockaddr_un *sun;
+	struct check_spec *c;
+	size_t len = strlen(arg);
+
+	if (len == 0 || (arg[0] == '@' && len == 1) ||
+	    len >= sizeof(sun->sun_path)) {
+		usage(err, errlen,
+		      "invalid --unix \"%s\": expected a socket path or @name "
+		      "(at most %zu bytes)",
+		      arg, sizeof(sun->sun_path) - 1);
+		return -1;
+	}
+	if (add_check(o, &c) == -1)
+		goto nomem;
+	c->type = CHECK_UNIX;
+	c->addrs = calloc(1, sizeof(*c->addrs));
+	c->target = strdup(arg);
+	if (c->addrs == NULL || c->target == NULL)
+		goto nomem;
+	sun = (struct sockaddr_un *)&c->addrs[0].ss;
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, arg, len);
+	if (arg[0] == '@')
+		sun->sun_path[0] = '\0';
+	/* An abstract name is exactly its bytes: no terminating NUL. */
+	c->addrs[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				      len + (arg[0] == '@' ? 0 : 1));
+	c->naddrs = 1;
+	return 0;
+nomem:
+	usage(err, errlen, "--unix \"%s\": out of memory", arg);
+	return -1;
+}
+
 static void
 set_defaults(struct options *o)
 {
@@ -366,6 +540,8 @@ set_defaults(struct options *o)
 	o->script_timeout_ms = 5000;
 	o->port_timeout_ms = 5000;
 	o->request_timeout_ms = 5000;
+	o->http_timeout_ms = 5000;
+	o->fail_status = 504;
 	o->max_connections = 64;
 	o->log_level = LOGLVL_INFO;
 	sin->sin_family = AF_INET;
@@ -375,15 +551,14 @@ set_defaults(struct options *o)
 }
 
 static int
-seconds_option(const char *name, const char *arg, int *ms, char *err,
-	       size_t errlen)
+seconds_option(const char *name, const char *arg, int *ms, int allow_zero,
+	       char *err, size_t errlen)
 {
-	if (parse_seconds(arg, ms) == 0)
+	if (parse_seconds(arg, ms, allow_zero) == 0)
 		return 0;
 	usage(err, errlen,
-	      "invalid %s \"%s\": expected seconds, more than 0 and at most "
-	      "%d",
-	      name, arg, MAX_SECONDS);
+	      "invalid %s \"%s\": expected seconds, %s and at most %d", name,
+	      arg, allow_zero ? "0 or more" : "more than 0", MAX_SECONDS);
 	return -1;
 }
 
@@ -413,19 +588,19 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 			break;
 		case OPT_SCRIPT_TIMEOUT:
 			if (seconds_option("--script-timeout", optarg,
-					   &o->script_timeout_ms, err,
+					   &o->script_timeout_ms, 0, err,
 					   errlen) == -1)
 				return OPTIONS_USAGE;
 			break;
 		case OPT_PORT_TIMEOUT:
 			if (seconds_option("--port-timeout", optarg,
-					   &o->port_timeout_ms, err,
+					   &o->port_timeout_ms, 0, err,
 					   errlen) == -1)
 				return OPTIONS_USAGE;
 			break;
 		case OPT_REQUEST_TIMEOUT:
 			if (seconds_option("--request-timeout", optarg,
-					   &o->request_timeout_ms, err,
+					   &o->request_timeout_ms, 0, err,
 					   errlen) == -1)
 				return OPTIONS_USAGE;
 			break;
@@ -474,6 +649,52 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 			}
 			o->max_connections = (int)n;
 			break;
+		case OPT_DETAILS:
+			o->details = 1;
+			break;
+		case OPT_MAINTENANCE_FILE:
+			if (optarg[0] == '\0') {
+				usage(err, errlen,
+				      "invalid --maintenance-file \"\": "
+				      "expected a path");
+				return OPTIONS_USAGE;
+			}
+			free(o->maintenance_file);
+			o->maintenance_file = strdup(optarg);
+			break;
+		case OPT_FAIL_STATUS:
+			if (strcmp(optarg, "504") != 0 &&
+			    strcmp(optarg, "503") != 0 &&
+			    strcmp(optarg, "500") != 0) {
+				usage(err, errlen,
+				      "invalid --fail-status \"%s\": expected "
+				      "504, 503 or 500",
+				      optarg);
+				return OPTIONS_USAGE;
+			}
+			o->fail_status = atoi(optarg);
+			break;
+		case OPT_CACHE_TTL:
+			/* 0 turns the cache off, unlike a deadline. */
+			if (seconds_option("--cache-ttl", optarg,
+					   &o->cache_ttl_ms, 1, err,
+					   errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_HTTP:
+			if (parse_http(o, optarg, err, errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_HTTP_TIMEOUT:
+			if (seconds_option("--http-timeout", optarg,
+					   &o->http_timeout_ms, 0, err,
+					   errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_UNIX:
+			if (parse_unix(o, optarg, err, errlen) == -1)
+				return OPTIONS_USAGE;
+			break;
 		case 'v':
 		case OPT_VERSION:
 			return OPTIONS_VERSION;
@@ -496,8 +717,18 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 	}
 	if (o->nchecks == 0) {
 		usage(err, errlen,
-		      "no checks: give at least one --port or --script");
+		      "no checks: give at least one --port, --script, --http "
+		      "or --unix");
 		return OPTIONS_USAGE;
+	}
+	/* Deadlines may come after the checks on the command line. */
+	for (n = 0; n < (long)o->nchecks; n++) {
+		struct check_spec *spec = &o->checks[n];
+
+		spec->timeout_ms =
+			spec->type == CHECK_SCRIPT ? o->script_timeout_ms
+			: spec->type == CHECK_HTTP ? o->http_timeout_ms
+						   : o->port_timeout_ms;
 	}
 	return OPTIONS_RUN;
 }
@@ -508,12 +739,9 @@ options_max_check_ms(const struct options *o)
 	int ms = 0;
 	size_t i;
 
-	for (i = 0; i < o->nchecks; i++) {
-		int t = o->checks[i].type == CHECK_SCRIPT ? o->script_timeout_ms
-							  : o->port_timeout_ms;
-		if (t > ms)
-			ms = t;
-	}
+	for (i = 0; i < o->nchecks; i++)
+		if (o->checks[i].timeout_ms > ms)
+			ms = o->checks[i].timeout_ms;
 	return ms;
 }
 
@@ -530,10 +758,12 @@ options_free(struct options *o)
 		} else {
 			free(c->target);
 			free(c->addrs);
+			free(c->request);
 		}
 	}
 	free(o->checks);
 	free(o->listener_text);
 	free(o->lock_file);
+	free(o->maintenance_file);
 	memset(o, 0, sizeof(*o));
 }

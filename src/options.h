@@ -11,7 +11,7 @@
 
 #define VERSION "1.0.0"
 
-enum check_type { CHECK_TCP, CHECK_SCRIPT };
+enum check_type { CHECK_TCP, CHECK_SCRIPT, CHECK_HTTP, CHECK_UNIX };
 
 struct sockaddr_any {
 	struct sockaddr_storage ss;
@@ -20,10 +20,15 @@ struct sockaddr_any {
 
 struct check_spec {
 	enum check_type type;
-	char *target; /* as logs and --once show it: "127.0.0.1:80", argv[0] */
-	struct sockaddr_any *addrs; /* CHECK_TCP: every resolved address */
+	/* As logs and details show it: "127.0.0.1:80", the URL, the socket
+	 * path, or a script's program alone (its arguments may be secret). */
+	char *target;
+	int timeout_ms;
+	/* CHECK_TCP, CHECK_HTTP: every resolved address; CHECK_UNIX: one */
+	struct sockaddr_any *addrs;
 	size_t naddrs;
-	char **argv; /* CHECK_SCRIPT: one free() releases it */
+	char **argv;   /* CHECK_SCRIPT: one free() releases it */
+	char *request; /* CHECK_HTTP: the whole GET request */
 };
 
 struct options {
@@ -32,6 +37,11 @@ struct options {
 	int script_timeout_ms;
 	int port_timeout_ms;
 	int request_timeout_ms;
+	int http_timeout_ms;
+	int cache_ttl_ms; /* 0: off */
+	int details;
+	char *maintenance_file;
+	int fail_status; /* 504, 503 or 500 */
 	struct sockaddr_any listener;
 	char *listener_text;
 	int listener_given;

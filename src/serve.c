@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "report.h"
 #include "serve.h"
 
 /* After answering: how long and how much to read so that closing does not
@@ -18,8 +19,10 @@
 #define DRAIN_MS 1000
 #define DRAIN_MAX ((size_t)1024 * 1024)
 
-static const char body_ok[] = "OK";
-static const char body_fail[] = "At least one health check failed";
+static const char text_plain[] = "text/plain; charset=utf-8";
+static const char body_maintenance[] = "Maintenance";
+/* Seconds a drained node asks to be left alone. */
+#define MAINTENANCE_RETRY 30
 
 enum state { ST_READ, ST_CHECK, ST_WRITE, ST_DRAIN, ST_DONE };
 
@@ -164,8 +167,8 @@ write_some(struct conn *c)
 
 /* Formats and sends an answer; the conn goes on to ST_WRITE. */
 static void
-respond(struct conn *c, enum http_status status, const char *body,
-	size_t body_len)
+respond_as(struct conn *c, enum http_status status, const char *type,
+	   const char *body, size_t body_len, int retry_after)
 {
 	struct http_response r;
 	size_t cap = 512 + body_len;
@@ -176,9 +179,10 @@ respond(struct conn *c, enum http_status status, const char *body,
 	r.status = status;
 	r.minor = have_req ? c->req.minor : 1;
 	r.head_only = have_req && c->req.head_only;
-	r.content_type = "text/plain; charset=utf-8";
+	r.content_type = type;
 	r.body = body;
 	r.body_len = body_len;
+	r.retry_after = retry_after;
 	r.date = time(NULL);
 	c->resp = malloc(cap);
 	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
@@ -191,6 +195,13 @@ respond(struct conn *c, enum http_status status, const char *body,
 	c->state = ST_WRITE;
 	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
 	write_some(c);
+}
+
+static void
+respond(struct conn *c, enum http_status status, const char *body,
+	size_t body_len)
+{
+	respond_as(c, status, text_plain, body, body_len, 0);
 }
 
 static void
@@ -211,6 +222,8 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 {
 	struct conn *c = w->ctx;
 	enum http_status status;
+	char *body;
+	size_t len;
 
 	if (v == NULL) {
 		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
@@ -218,14 +231,30 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 		respond(c, HTTP_500, "500 Internal Server Error", 25);
 		return;
 	}
-	status = v->ok ? HTTP_200 : HTTP_504;
+	status = v->ok                      ? HTTP_200
+		 : c->o->fail_status == 503 ? HTTP_503
+		 : c->o->fail_status == 500 ? HTTP_500
+					    : HTTP_504;
 	log_msg(v->ok ? LOGLVL_INFO : LOGLVL_WARN, "verdict %s %d %dms",
 		v->ok ? "healthy" : "unhealthy", http_code(status),
 		(int)(loop_now() - c->started));
-	if (v->ok)
-		respond(c, status, body_ok, sizeof(body_ok) - 1);
-	else
-		respond(c, status, body_fail, sizeof(body_fail) - 1);
+	if (!c->o->details) {
+		const char *line = v->ok ? REPORT_OK : REPORT_FAIL;
+
+		respond(c, status, line, strlen(line));
+		return;
+	}
+	/* Script output never reaches the client: only the log has it. */
+	body = c->req.wants_json ? report_json(c->o, v, &len)
+				 : report_text(c->o, v, &len);
+	if (body == NULL) {
+		respond(c, HTTP_500, "500 Internal Server Error", 25);
+		return;
+	}
+	respond_as(c, status,
+		   c->req.wants_json ? "application/json" : text_plain, body,
+		   len, 0);
+	free(body);
 }
 
 static void
@@ -236,6 +265,15 @@ got_request(struct conn *c)
 		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
 		c->req.target);
 	unwatch_all(c);
+	/* A drained node: `touch` the file before a deploy, `rm` after. */
+	if (c->o->maintenance_file != NULL &&
+	    access(c->o->maintenance_file, F_OK) == 0) {
+		log_msg(LOGLVL_INFO, "verdict maintenance 503 (%s exists)",
+			c->o->maintenance_file);
+		respond_as(c, HTTP_503, text_plain, body_maintenance,
+			   sizeof(body_maintenance) - 1, MAINTENANCE_RETRY);
+		return;
+	}
 	c->state = ST_CHECK;
 	c->wait.fn = on_verdict;
 	c->wait.ctx = c;
