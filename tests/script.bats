@@ -301,6 +301,21 @@ fds_clean() {
 	all_gone "$T/gc" "$T/pid"
 }
 
+@test "a daemon that left the group with setsid and keeps the pipe does not delay the answer" {
+	command -v setsid >/dev/null || skip "no setsid"
+	local start ms2
+	start=$(date +%s%N)
+	inetd_request 'GET / HTTP/1.0\r\n\r\n' --script-timeout 10 \
+		--script "sh -c 'setsid sleep 30 & echo \$! > $T/daemon; exit 0'"
+	ms2=$(ms_since "$start")
+	# beyond our reach: the test kills it (by PID) in teardown
+	[ -s "$T/daemon" ] && PIDS+=("$(cat "$T/daemon")")
+	echo "elapsed ${ms2}ms" >&2
+	[ "$status" -eq 0 ]
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+	[ "$ms2" -lt 3000 ]
+}
+
 @test "a script writing 50 MB passes without blocking" {
 	once --script "head -c 50000000 /dev/zero" --script-timeout 20
 	[ "$status" -eq 0 ]

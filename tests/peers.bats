@@ -1,0 +1,454 @@
+#!/usr/bin/env bats
+# Real peers on loopback: xinetd running the shipped xinetd service, HAProxy
+# marking servers up and down through health-checker, the shipped units'
+# exact ExecStart= command lines under systemd-socket-activate, singleflight
+# across socket-activated instances.
+
+setup() {
+	load helpers
+	common_setup
+	PEERS=$BATS_TEST_DIRNAME/peers
+	REPO=$BATS_TEST_DIRNAME/..
+}
+
+teardown() {
+	common_teardown
+}
+
+need() { # PROGRAM PACKAGE: skip unless PROGRAM is installed
+	command -v "$1" >/dev/null 2>&1 && return 0
+	[ -x "/usr/sbin/$1" ] && return 0
+	skip "$1 is not installed (Debian package: $2)"
+}
+
+sbin() { # PROGRAM: its path (daemons live in /usr/sbin, often not in PATH)
+	command -v "$1" 2>/dev/null || echo "/usr/sbin/$1"
+}
+
+# show FILE...: the files on stderr, for a failing test's output.
+show() {
+	local f
+	for f in "$@"; do
+		echo "--- $f" >&2
+		cat "$f" >&2 2>/dev/null
+	done
+}
+
+# failed FILE...: show the files, then fail.
+failed() {
+	show "$@"
+	return 1
+}
+
+# activate LOG OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a
+# free loopback port running CMD; the port in APORT, its messages (and the
+# children's stderr) in LOG.
+activate() {
+	local log=$1 try
+	shift
+	for try in 1 2 3; do
+		APORT=$(free_port)
+		bg systemd-socket-activate -l "127.0.0.1:$APORT" "$@" 2>"$log"
+		wait_until 5 grep -q '^Listening on' "$log" && return 0
+		echo "activate: try $try failed: $(cat "$log")" >&2
+	done
+	return 1
+}
+
+# get PORT: GET / with curl; the code in $code, the body in $T/body.
+get() {
+	code=$(curl -sS -m 10 -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$1/")
+}
+
+# request PORT [HTTP-VERSION]: a raw GET / on PORT; the answer in $T/answer.
+request() {
+	printf 'GET / HTTP/%s\r\nHost: x\r\n\r\n' "${2:-1.1}" |
+		python3 "$CLIENT" 127.0.0.1 "$1" --timeout 10 >"$T/answer"
+}
+
+assert_body() { # FILE TEXT: FILE holds exactly TEXT
+	printf '%s' "$2" >"$T/expected"
+	if ! cmp -s "$1" "$T/expected"; then
+		printf 'expected body: %q\nactual body:   %q\n' "$2" "$(cat "$1")" >&2
+		return 1
+	fi
+}
+
+# kill_listener PID: the fixture listener is gone, its port closed.
+kill_listener() {
+	kill "$1"
+	wait_until 5 gone "$1"
+}
+
+# --- xinetd ---------------------------------------------------------------
+
+# start_xinetd SERVER_ARGS: the real xinetd in the foreground with the
+# shipped contrib/xinetd.health-checker, rewritten for this test: a free
+# loopback port, the built binary, SERVER_ARGS, user root (or no user
+# switch when we are not root).  The port in XPORT.
+start_xinetd() {
+	local args=$1 user_sed
+	XPORT=$(free_port)
+	if [ "$(id -u)" -eq 0 ]; then
+		user_sed='s|^\([[:space:]]*user[[:space:]]*=\).*|\1 root|'
+	else
+		user_sed='/^[[:space:]]*user[[:space:]]*=/d'
+	fi
+	{
+		printf 'defaults\n{\n}\n'
+		sed -e "s|^\\([[:space:]]*port[[:space:]]*=\\).*|\\1 $XPORT|" \
+			-e "s|^\\([[:space:]]*server[[:space:]]*=\\).*|\\1 $HC|" \
+			-e "s|^\\([[:space:]]*server_args[[:space:]]*=\\).*|\\1 $args|" \
+			-e "$user_sed" \
+			-e 's|^{$|{\n\tbind\t\t= 127.0.0.1|' \
+			"$REPO/contrib/xinetd.health-checker"
+	} >"$T/xinetd.conf"
+	# Each rewrite took: the shipped file still has the lines this expects.
+	grep -Eq "^[[:space:]]*port[[:space:]]*= $XPORT\$" "$T/xinetd.conf" &&
+		grep -Fq "= $HC" "$T/xinetd.conf" &&
+		grep -Fq "= $args" "$T/xinetd.conf" &&
+		grep -Eq '^[[:space:]]*bind[[:space:]]*= 127\.0\.0\.1$' "$T/xinetd.conf" || {
+		show "$T/xinetd.conf"
+		echo "contrib/xinetd.health-checker no longer has the expected lines" >&2
+		return 1
+	}
+	bg "$(sbin xinetd)" -dontfork -stayalive -f "$T/xinetd.conf" \
+		-pidfile "$T/xinetd.pid" -filelog "$T/xinetd.log"
+	XINETD_PID=$BG_PID
+	wait_port "$XPORT" || {
+		show "$T/xinetd.conf" "$T/xinetd.log"
+		return 1
+	}
+}
+
+@test "xinetd (shipped service): healthy answer, every byte" {
+	need xinetd xinetd
+	start_listener
+	start_xinetd "--port $LPORT"
+	request "$XPORT"
+	python3 "$PEERS/answer.py" "$T/answer" "HTTP/1.1 200 OK" "OK"
+	request "$XPORT" 1.0
+	python3 "$PEERS/answer.py" "$T/answer" "HTTP/1.0 200 OK" "OK"
+	get "$XPORT"
+	assert_equal "$code" 200
+	assert_body "$T/body" OK
+	kill -0 "$XINETD_PID"
+}
+
+@test "xinetd (shipped service): unhealthy answer, every byte" {
+	need xinetd xinetd
+	start_listener
+	start_xinetd "--port $LPORT --port $(free_port)"
+	request "$XPORT"
+	python3 "$PEERS/answer.py" "$T/answer" "HTTP/1.1 504 Gateway Timeout" \
+		"At least one health check failed"
+	get "$XPORT"
+	assert_equal "$code" 504
+	assert_body "$T/body" "At least one health check failed"
+}
+
+@test "xinetd: --log-level debug and a noisy failing script: not one log byte on the socket" {
+	need xinetd xinetd
+	start_listener
+	printf '#!/bin/sh\necho NOISE-out\necho NOISE-err >&2\nexit 3\n' >"$T/noisy"
+	chmod +x "$T/noisy"
+	start_xinetd "--port $LPORT --log-level debug --script $T/noisy"
+	request "$XPORT"
+	python3 "$PEERS/answer.py" "$T/answer" "HTTP/1.1 504 Gateway Timeout" \
+		"At least one health check failed"
+	if grep -aE 'NOISE|debug|warning|verdict|check (tcp|script)' "$T/answer" >&2; then
+		false
+	fi
+	# A client that sends nothing (debug logs "closed without a request")
+	# gets no byte either.
+	run python3 "$CLIENT" 127.0.0.1 "$XPORT" --no-send --half-close --timeout 10
+	[ "$status" -eq 0 ]
+	assert_equal "$output" ""
+}
+
+# --- HAProxy --------------------------------------------------------------
+
+# stats COMMAND: COMMAND on HAProxy's stats socket, the answer on stdout.
+stats() {
+	python3 - "$T/stats.sock" "$1" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+got = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+sys.stdout.write(got.decode())
+EOF
+}
+
+# server_state: "OP_STATE CHECK_RESULT" of server b/s (op state 2 = UP,
+# 0 = DOWN; check result 3 = passed, 2 = failed).
+server_state() {
+	stats "show servers state b" | awk '$2 == "b" && $4 == "s" { print $6, $12 }'
+}
+is_up() { [ "$(server_state)" = "2 3" ]; }
+is_down() { [ "$(server_state)" = "0 2" ]; }
+
+# start_haproxy WATCHED CHECKPORT HTTPCHK-LINES: HAProxy in the foreground
+# with backend b, server s on WATCHED, checked over HTTP on CHECKPORT with
+# the given option httpchk / http-check lines, fast timings.
+start_haproxy() {
+	cat >"$T/haproxy.cfg" <<-EOF
+		global
+		    stats socket $T/stats.sock mode 600 level admin
+		defaults
+		    mode tcp
+		    timeout connect 2s
+		    timeout client 5s
+		    timeout server 5s
+		    timeout check 3s
+		backend b
+		$3
+		    server s 127.0.0.1:$1 check port $2 inter 200 fall 1 rise 1
+	EOF
+	bg "$(sbin haproxy)" -f "$T/haproxy.cfg" -db 2>"$T/haproxy.log" >&2
+	HAPROXY_PID=$BG_PID
+	wait_until 5 test -S "$T/stats.sock" || {
+		show "$T/haproxy.cfg" "$T/haproxy.log"
+		return 1
+	}
+}
+
+# up_down_up HCLOG...: server s goes UP, DOWN once the watched listener
+# (LISTENER_PID, port WATCHED) dies, UP again once a listener is back on
+# the same port.
+up_down_up() {
+	wait_until 10 is_up || {
+		echo "never UP: $(server_state)" >&2
+		show "$T/haproxy.log" "$@"
+		return 1
+	}
+	kill_listener "$LISTENER_PID"
+	wait_until 10 is_down || {
+		echo "never DOWN: $(server_state)" >&2
+		show "$T/haproxy.log" "$@"
+		return 1
+	}
+	# Down because health-checker said 504, not because it did not answer.
+	grep -q 'Layer7 wrong status, code: 504' "$T/haproxy.log" || {
+		show "$T/haproxy.log"
+		return 1
+	}
+	start_listener 127.0.0.1 "$WATCHED"
+	assert_equal "$LPORT" "$WATCHED"
+	wait_until 10 is_up || {
+		echo "never UP again: $(server_state)" >&2
+		show "$T/haproxy.log" "$@"
+		return 1
+	}
+	kill -0 "$HAPROXY_PID"
+}
+
+@test "HAProxy option httpchk (OPTIONS / HTTP/1.0) against --listener: UP, DOWN, UP" {
+	need haproxy haproxy
+	start_listener
+	WATCHED=$LPORT
+	CPORT=$(free_port)
+	start_hc --listener "127.0.0.1:$CPORT" --port "$WATCHED"
+	wait_port "$CPORT"
+	start_haproxy "$WATCHED" "$CPORT" $'\toption httpchk'
+	up_down_up "$T/hc.log"
+	grep -Eq '^[-0-9T:.Z]+ info request 127\.0\.0\.1:[0-9]+ OPTIONS /$' "$T/hc.log" || {
+		show "$T/hc.log"
+		false
+	}
+}
+
+@test "HAProxy with contrib/haproxy.cfg's http-check lines (GET, HTTP/1.1, Host) against socket activation: UP, DOWN, UP" {
+	need haproxy haproxy
+	need systemd-socket-activate systemd
+	grep -E '^[[:space:]]*(option httpchk|http-check)' "$REPO/contrib/haproxy.cfg" >"$T/httpchk"
+	grep -q 'http-check send meth GET' "$T/httpchk" || {
+		show "$T/httpchk"
+		false
+	}
+	start_listener
+	WATCHED=$LPORT
+	activate "$T/sa.log" -a -- "$HC" --port "$WATCHED"
+	start_haproxy "$WATCHED" "$APORT" "$(cat "$T/httpchk")"
+	up_down_up "$T/sa.log"
+	grep -Eq '^[-0-9T:.Z]+ info request 127\.0\.0\.1:[0-9]+ GET /$' "$T/sa.log" || {
+		show "$T/sa.log"
+		false
+	}
+}
+
+# --- the shipped units' command lines --------------------------------------
+
+# unit_argv UNIT: ARGV = the argv systemd builds from UNIT's ExecStart=,
+# @bindir@ being a directory holding the built binary as health-checker.
+unit_argv() {
+	mkdir -p "$T/bin"
+	ln -sf "$HC" "$T/bin/health-checker"
+	ARGV=()
+	mapfile -d '' -t ARGV < <(python3 "$PEERS/exec-argv.py" "$REPO/units/$1" "$T/bin")
+	[ "${#ARGV[@]}" -gt 0 ] || {
+		echo "no command line from units/$1" >&2
+		return 1
+	}
+}
+
+@test "health-checker@.service ExecStart= (fd 3, LISTEN_*): quoted HEALTH_CHECKER_OPTS, 200 then 504" {
+	need systemd-socket-activate systemd
+	start_listener
+	unit_argv health-checker@.service
+	export HEALTH_CHECKER_OPTS="--port $LPORT --script 'sh -c \"exit 0\"'"
+	activate "$T/sa.log" -a -E HEALTH_CHECKER_OPTS -- "${ARGV[@]}"
+	get "$APORT"
+	assert_equal "$code" 200 || failed "$T/sa.log"
+	assert_body "$T/body" OK
+	kill_listener "$LISTENER_PID"
+	get "$APORT"
+	assert_equal "$code" 504 || failed "$T/sa.log"
+	assert_body "$T/body" "At least one health check failed"
+	if grep '^Child [0-9]* died' "$T/sa.log" | grep -v 'with code 0$' >&2; then
+		false
+	fi
+}
+
+@test "health-checker@.service ExecStart= (StandardInput=socket, fds 0/1): 200 then 504" {
+	need systemd-socket-activate systemd
+	start_listener
+	unit_argv health-checker@.service
+	export HEALTH_CHECKER_OPTS="--port $LPORT --script 'sh -c \"exit 0\"'"
+	activate "$T/sa.log" -a --inetd -E HEALTH_CHECKER_OPTS -- "${ARGV[@]}"
+	get "$APORT"
+	assert_equal "$code" 200 || failed "$T/sa.log"
+	kill_listener "$LISTENER_PID"
+	get "$APORT"
+	assert_equal "$code" 504 || failed "$T/sa.log"
+}
+
+# notify_listener: a NOTIFY_SOCKET in $T/notify.sock, datagrams one per line
+# in $T/notify.log.
+notify_listener() {
+	bg python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    with open(sys.argv[2], "ab") as f:
+        f.write(s.recv(4096) + b"\n")
+' "$T/notify.sock" "$T/notify.log"
+	wait_until 5 test -S "$T/notify.sock"
+}
+
+@test "health-checker.service ExecStart= (Type=notify): READY=1, quoted HEALTH_CHECKER_OPTS, 200 then 504, SIGTERM exit 0" {
+	start_listener
+	unit_argv health-checker.service
+	notify_listener
+	CPORT=$(free_port)
+	HEALTH_CHECKER_LISTENER=127.0.0.1:$CPORT \
+		HEALTH_CHECKER_OPTS="--port $LPORT --script 'sh -c \"exit 0\"'" \
+		NOTIFY_SOCKET=$T/notify.sock \
+		bg "${ARGV[@]}" 2>"$T/hc.log"
+	pid=$BG_PID
+	wait_until 10 grep -qx 'READY=1' "$T/notify.log" || {
+		show "$T/hc.log" "$T/notify.log"
+		false
+	}
+	get "$CPORT"
+	assert_equal "$code" 200 || failed "$T/hc.log"
+	assert_body "$T/body" OK
+	kill_listener "$LISTENER_PID"
+	get "$CPORT"
+	assert_equal "$code" 504 || failed "$T/hc.log"
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	grep -qx 'STOPPING=1' "$T/notify.log"
+}
+
+@test "health-checker.service ExecStart=: HEALTH_CHECKER_LISTENER [::1]:PORT reaches the checker unglobbed" {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null ||
+		skip "no IPv6 loopback"
+	start_listener
+	unit_argv health-checker.service
+	CPORT=$(free_port)
+	# The unit means to quote the listener for eval; a file that the bare
+	# word [::1]:PORT matches as a glob in the working directory shows
+	# whether it is.
+	mkdir "$T/cwd"
+	: >"$T/cwd/1:$CPORT"
+	cd "$T/cwd"
+	HEALTH_CHECKER_LISTENER="[::1]:$CPORT" HEALTH_CHECKER_OPTS="--port $LPORT" \
+		bg "${ARGV[@]}" 2>"$T/hc.log"
+	pid=$BG_PID
+	wait_until 5 eval 'port_open ::1 "$CPORT" || gone "$pid"' || true
+	port_open ::1 "$CPORT" || {
+		echo "command line: ${ARGV[*]}" >&2
+		failed "$T/hc.log"
+	}
+	grep -q 'listening on \[::1\]:' "$T/hc.log"
+}
+
+@test "contrib/default's HEALTH_CHECKER_OPTS through health-checker@.service, fake ZooKeeper: 200, then 504 without it" {
+	need systemd-socket-activate systemd
+	bg python3 "$PEERS/fake-server.py" imok >"$T/zk.port"
+	ZK_PID=$BG_PID
+	wait_until 5 test -s "$T/zk.port"
+	zk=$(cat "$T/zk.port")
+	# The shipped file with ZooKeeper's port and the repository's contrib
+	# directory in place of the installed one; read as sh reads it (for this
+	# file systemd's EnvironmentFile= parsing gives the same value).
+	sed -e "s|/usr/local/share/doc/health-checker|$REPO|g" -e "s|2181|$zk|g" \
+		"$REPO/contrib/default" >"$T/default"
+	HEALTH_CHECKER_OPTS=$(. "$T/default" && printf '%s' "$HEALTH_CHECKER_OPTS")
+	export HEALTH_CHECKER_OPTS
+	grep -Fq "$REPO/contrib/checks/zk-ruok localhost $zk" <<<"$HEALTH_CHECKER_OPTS" || {
+		echo "unexpected contrib/default: $HEALTH_CHECKER_OPTS" >&2
+		false
+	}
+	mkdir -m 700 "$T/rt"
+	export RUNTIME_DIRECTORY=$T/rt
+	unit_argv health-checker@.service
+	activate "$T/sa.log" -a -E RUNTIME_DIRECTORY -E HEALTH_CHECKER_OPTS -- "${ARGV[@]}"
+	get "$APORT"
+	assert_equal "$code" 200 || failed "$T/sa.log"
+	assert_body "$T/body" OK
+	kill_listener "$ZK_PID"
+	get "$APORT"
+	assert_equal "$code" 504 || failed "$T/sa.log"
+	grep -q 'zk-ruok: cannot connect' "$T/sa.log" || failed "$T/sa.log"
+}
+
+@test "singleflight across socket-activated instances (unit command line, RUNTIME_DIRECTORY): 8 concurrent requests, at most 2 runs" {
+	need systemd-socket-activate systemd
+	mkdir -m 700 "$T/rt"
+	printf '#!/bin/sh\necho run >>"$1"\nsleep 0.5\n' >"$T/slow"
+	chmod +x "$T/slow"
+	unit_argv health-checker@.service
+	export RUNTIME_DIRECTORY=$T/rt
+	export HEALTH_CHECKER_OPTS="--singleflight --script '$T/slow $T/runs'"
+	activate "$T/sa.log" -a -E RUNTIME_DIRECTORY -E HEALTH_CHECKER_OPTS -- "${ARGV[@]}"
+	local curls=() i pid
+	for i in 1 2 3 4 5 6 7 8; do
+		bg curl -sS -m 10 -o "$T/body.$i" -w '%{http_code}' "http://127.0.0.1:$APORT/" >"$T/code.$i"
+		curls+=("$BG_PID")
+	done
+	for pid in "${curls[@]}"; do
+		wait "$pid"
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		assert_equal "$(cat "$T/code.$i")" 200 || failed "$T/sa.log"
+	done
+	runs=$(wc -l <"$T/runs")
+	echo "runs: $runs" >&2
+	[ "$runs" -ge 1 ] && [ "$runs" -le 2 ] || {
+		show "$T/sa.log"
+		false
+	}
+	# The state lives where the unit's RuntimeDirectory= puts it.
+	[ -n "$(ls -A "$T/rt")" ]
+}

@@ -1,0 +1,327 @@
+#!/usr/bin/env bats
+# What ships: make install/uninstall, the installed units (systemd-analyze
+# verify and security), the man page and README against --help, shellcheck,
+# and the contrib check scripts against fake ZooKeeper and Redis servers.
+
+setup() {
+	load helpers
+	common_setup
+	REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	CHECKS=$REPO/contrib/checks
+	FAKE=$BATS_TEST_DIRNAME/peers/fake-server.py
+}
+
+teardown() {
+	common_teardown
+}
+
+need() { # PROGRAM PACKAGE: skip unless PROGRAM is installed
+	command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (Debian package: $2)"
+}
+
+# install_tree MAKE-VARS...: make install into $T/root with PREFIX=/usr.
+install_tree() {
+	run make -s -C "$REPO" install DESTDIR="$T/root" PREFIX=/usr "$@"
+	if [ "$status" -ne 0 ]; then
+		echo "$output" >&2
+		return 1
+	fi
+}
+
+# help_options: every long option --help lists, one a line.
+help_options() {
+	"$HC" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u
+}
+
+# mentions FILE OPTION: FILE has OPTION as a whole option name (--port is
+# not found in --port-timeout).
+mentions() {
+	grep -Eq -- "$2([^a-z-]|\$)" "$1"
+}
+
+# --- make install / uninstall ----------------------------------------------
+
+@test "make install DESTDIR PREFIX=/usr: binary, man page, units, contrib" {
+	install_tree
+	local r=$T/root/usr
+	[ -x "$r/bin/health-checker" ]
+	cmp "$REPO/health-checker" "$r/bin/health-checker"
+	[ -f "$r/share/man/man8/health-checker.8" ]
+	cmp "$REPO/man/health-checker.8" "$r/share/man/man8/health-checker.8"
+	for u in health-checker.socket health-checker@.service health-checker.service; do
+		[ -f "$r/lib/systemd/system/$u" ] || {
+			echo "missing unit $u" >&2
+			false
+		}
+		if grep -n '@bindir@' "$r/lib/systemd/system/$u" >&2; then
+			false
+		fi
+	done
+	grep -q '^ExecStart=.*/usr/bin/health-checker ' "$r/lib/systemd/system/health-checker@.service"
+	grep -q '^ExecStart=.*/usr/bin/health-checker ' "$r/lib/systemd/system/health-checker.service"
+	for f in "$REPO"/contrib/checks/*; do
+		[ -x "$r/share/doc/health-checker/contrib/checks/${f##*/}" ] || {
+			echo "check ${f##*/} not installed executable" >&2
+			false
+		}
+	done
+	for f in "$REPO"/contrib/*; do
+		[ -f "$f" ] || continue
+		[ -f "$r/share/doc/health-checker/contrib/${f##*/}" ] || {
+			echo "contrib/${f##*/} not installed" >&2
+			false
+		}
+	done
+	# No unit or contrib file still points at the default prefix.
+	if grep -rn /usr/local "$r/lib/systemd/system" "$r/share/doc/health-checker/contrib" >&2; then
+		false
+	fi
+}
+
+@test "make install: every installed path the units and contrib files name exists" {
+	install_tree
+	grep -rhoE '/usr/(bin/health-checker|share/doc/health-checker/[A-Za-z0-9_./@-]*[A-Za-z0-9_-])' \
+		"$T/root/usr/lib/systemd/system" "$T/root/usr/share/doc/health-checker/contrib" |
+		sort -u >"$T/paths"
+	[ -s "$T/paths" ]
+	while read -r p; do
+		[ -e "$T/root$p" ] || {
+			echo "named but not installed: $p" >&2
+			false
+		}
+	done <"$T/paths"
+}
+
+@test "make install UNITDIR=/etc/systemd/system puts the units there" {
+	install_tree UNITDIR=/etc/systemd/system
+	for u in health-checker.socket health-checker@.service health-checker.service; do
+		[ -f "$T/root/etc/systemd/system/$u" ]
+	done
+	[ ! -e "$T/root/usr/lib/systemd/system" ]
+	[ -x "$T/root/usr/bin/health-checker" ]
+}
+
+@test "make uninstall with the same variables removes every file make install put there" {
+	install_tree
+	install_tree UNITDIR=/etc/systemd/system
+	run make -s -C "$REPO" uninstall DESTDIR="$T/root" PREFIX=/usr
+	[ "$status" -eq 0 ]
+	run make -s -C "$REPO" uninstall DESTDIR="$T/root" PREFIX=/usr UNITDIR=/etc/systemd/system
+	[ "$status" -eq 0 ]
+	find "$T/root" ! -type d >"$T/left"
+	if [ -s "$T/left" ]; then
+		cat "$T/left" >&2
+		false
+	fi
+}
+
+# --- the installed units ---------------------------------------------------
+
+@test "systemd-analyze verify: the installed units are clean" {
+	need systemd-analyze systemd
+	# verify looks up Documentation=man:health-checker(8) with man(1).
+	need man man-db
+	install_tree
+	cd "$T/root/usr/lib/systemd/system"
+	run env MANPATH="$T/root/usr/share/man" systemd-analyze verify \
+		./health-checker.socket ./health-checker@.service ./health-checker.service
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	assert_equal "$output" ""
+}
+
+# exposure UNIT: the "Overall exposure level" systemd-analyze security
+# gives the installed UNIT, offline.
+exposure() {
+	(cd "$T/root/usr/lib/systemd/system" &&
+		systemd-analyze security --offline=true "./$1") >"$T/security" 2>&1
+	sed -n 's/^.*Overall exposure level for [^:]*: \([0-9][0-9.]*\) .*$/\1/p' "$T/security"
+}
+
+@test "systemd-analyze security --offline: health-checker@.service exposure at most 2.0" {
+	need systemd-analyze systemd
+	systemd-analyze security --help | grep -q -- --offline || skip "systemd-analyze has no --offline (systemd < 250)"
+	install_tree
+	level=$(exposure health-checker@.service)
+	echo "exposure: $level" >&2
+	[ -n "$level" ] || {
+		cat "$T/security" >&2
+		false
+	}
+	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || {
+		grep '✗' "$T/security" >&2
+		false
+	}
+}
+
+@test "systemd-analyze security --offline: health-checker.service exposure at most 2.0" {
+	need systemd-analyze systemd
+	systemd-analyze security --help | grep -q -- --offline || skip "systemd-analyze has no --offline (systemd < 250)"
+	install_tree
+	level=$(exposure health-checker.service)
+	echo "exposure: $level" >&2
+	[ -n "$level" ] || {
+		cat "$T/security" >&2
+		false
+	}
+	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || {
+		grep '✗' "$T/security" >&2
+		false
+	}
+}
+
+# --- documentation ---------------------------------------------------------
+
+@test "mandoc -Tlint -W warning: the man page is clean" {
+	need mandoc mandoc
+	run mandoc -Tlint -W warning "$REPO/man/health-checker.8"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	assert_equal "$output" ""
+}
+
+@test "the rendered man page mentions every option --help lists" {
+	need mandoc mandoc
+	mandoc -Tascii "$REPO/man/health-checker.8" | sed 's/.\x08//g' >"$T/page"
+	help_options >"$T/options"
+	[ "$(wc -l <"$T/options")" -ge 10 ]
+	missing=
+	while read -r o; do
+		mentions "$T/page" "$o" || missing="$missing $o"
+	done <"$T/options"
+	assert_equal "$missing" ""
+}
+
+@test "README.md mentions every option --help lists" {
+	help_options >"$T/options"
+	[ "$(wc -l <"$T/options")" -ge 10 ]
+	missing=
+	while read -r o; do
+		mentions "$REPO/README.md" "$o" || missing="$missing $o"
+	done <"$T/options"
+	assert_equal "$missing" ""
+}
+
+@test "shellcheck -S warning: contrib/checks/* and tests/*.bash" {
+	need shellcheck shellcheck
+	run shellcheck -S warning "$REPO"/contrib/checks/* "$REPO"/tests/*.bash
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+}
+
+# --- contrib check scripts -------------------------------------------------
+
+# fake REPLY: a fake server (tests/peers/fake-server.py) answering REPLY,
+# what clients send appended to $T/sent; its port in FPORT.
+fake() {
+	bg python3 "$FAKE" "$1" "$T/sent" >"$T/fake.port"
+	wait_until 5 test -s "$T/fake.port"
+	FPORT=$(head -n 1 "$T/fake.port")
+}
+
+# check SCRIPT ARGS...: runs contrib/checks/SCRIPT, status in $status,
+# stdout+stderr in $output, milliseconds in $ms.
+check() {
+	local start
+	start=$(date +%s%N)
+	run "$CHECKS/$1" "${@:2}"
+	ms=$(ms_since "$start")
+	echo "$1 ${*:2}: status $status, ${ms}ms, output: $output" >&2
+}
+
+sent() { # EXPECTED: what the script sent the fake server
+	local got
+	got=$(od -An -c "$T/sent" | tr -s ' ')
+	assert_equal "$got" "$(printf '%s' "$1" | od -An -c | tr -s ' ')"
+}
+
+@test "zk-ruok: imok -> 0 (sends ruok)" {
+	fake imok
+	check zk-ruok 127.0.0.1 "$FPORT" 2
+	[ "$status" -eq 0 ]
+	sent ruok
+}
+
+@test "zk-ruok: any other answer -> 1 with a reason" {
+	fake 'This ZooKeeper instance is not currently serving requests'
+	check zk-ruok 127.0.0.1 "$FPORT" 2
+	[ "$status" -eq 1 ]
+	[[ $output == *"zk-ruok: 127.0.0.1:$FPORT answered"* ]]
+}
+
+@test "zk-mntr: zk_server_state follower (or leader, standalone) -> 0 (sends mntr)" {
+	local state reply
+	for state in follower leader standalone; do
+		rm -f "$T/sent"
+		printf -v reply 'zk_version\t3.8.4-9316c2a7a97e1666d8f4593f34dd6fc36ecc436c, built on 2024-02-12 22:16 UTC\nzk_avg_latency\t0.0\nzk_server_state\t%s\nzk_znode_count\t5\n' "$state"
+		fake "$reply"
+		check zk-mntr 127.0.0.1 "$FPORT" 2
+		[ "$status" -eq 0 ]
+		sent mntr
+	done
+}
+
+@test "zk-mntr: zk_server_state looking -> 1" {
+	fake $'zk_version\t3.8.4\nzk_server_state\tlooking\nzk_znode_count\t5\n'
+	check zk-mntr 127.0.0.1 "$FPORT" 2
+	[ "$status" -eq 1 ]
+	[[ $output == *"zk_server_state is 'looking'"* ]]
+}
+
+@test "zk-mntr: a ZooKeeper without quorum ('not currently serving requests') -> 1" {
+	fake 'This ZooKeeper instance is not currently serving requests'
+	check zk-mntr 127.0.0.1 "$FPORT" 2
+	[ "$status" -eq 1 ]
+}
+
+@test "redis-ping: +PONG -> 0 (sends PING)" {
+	fake $'+PONG\r\n'
+	check redis-ping 127.0.0.1 "$FPORT" 2
+	[ "$status" -eq 0 ]
+	sent $'PING\r\n'
+}
+
+@test "redis-ping: -LOADING -> 1 with the answer" {
+	fake $'-LOADING Redis is loading the dataset in memory\r\n'
+	check redis-ping 127.0.0.1 "$FPORT" 2
+	[ "$status" -eq 1 ]
+	[[ $output == *"-LOADING Redis is loading"* ]]
+}
+
+@test "zk-ruok, zk-mntr, redis-ping: closed port -> 1 at once" {
+	local port s
+	port=$(free_port)
+	for s in zk-ruok zk-mntr redis-ping; do
+		check "$s" 127.0.0.1 "$port" 2
+		[ "$status" -eq 1 ]
+		[[ $output == *"cannot connect to 127.0.0.1:$port"* ]]
+		[ "$ms" -lt 1500 ]
+	done
+}
+
+@test "zk-ruok, zk-mntr, redis-ping: a server that never answers -> 1 within TIMEOUT + 1 s" {
+	local s
+	fake -
+	for s in zk-ruok zk-mntr redis-ping; do
+		check "$s" 127.0.0.1 "$FPORT" 1
+		[ "$status" -eq 1 ]
+		[ "$ms" -lt 2000 ]
+	done
+}
+
+@test "pg-isready without pg_isready: 1 with a clear message" {
+	mkdir "$T/empty"
+	start=$(date +%s%N)
+	port=$(free_port)
+	run env PATH="$T/empty" /bin/sh "$CHECKS/pg-isready" 127.0.0.1 "$port" 1
+	echo "status $status, output: $output" >&2
+	[ "$status" -eq 1 ]
+	assert_equal "$output" "pg-isready: pg_isready not found (apt-get install postgresql-client)"
+	[ "$(ms_since "$start")" -lt 2000 ]
+}
+
+@test "pg-isready with pg_isready: closed port -> 1" {
+	need pg_isready postgresql-client
+	check pg-isready 127.0.0.1 "$(free_port)" 2
+	[ "$status" -ne 0 ]
+}
