@@ -42,10 +42,9 @@ health-checker-asan: $(SRC) $(HDR)
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(SAN_FLAGS) \
 		-o $@ $(SRC) $(LDFLAGS)
 
+# The sanitized pass of `make check` alone.
 sanitize: health-checker-asan tests/listen
-	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	HC=./health-checker-asan tests/run
+	PLAIN=no SANITIZED=./health-checker-asan tests/run
 
 tests/listen: tests/listen.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
@@ -59,8 +58,9 @@ werror:
 			-Werror -c -o /dev/null $$f || exit 1; \
 	done
 
-check: health-checker tests/listen werror
-	HC=$${HC:-./health-checker} tests/run
+# The whole suite twice: against the build, then against ASan+UBSan.
+check: health-checker health-checker-asan tests/listen werror
+	SANITIZED=./health-checker-asan tests/run
 
 CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
 	contrib/haproxy.cfg contrib/aws-target-group.md contrib/supervisord.conf
