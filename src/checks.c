@@ -129,7 +129,8 @@ tcp_close_all(struct probe *p)
 	for (i = 0; i < p->nsocks; i++) {
 		if (p->socks[i].fd == -1)
 			continue;
-		loop_del(p->run->loop, &p->socks[i]);
+		/* Our own socket, never shared: close() leaves epoll too. */
+		loop_forget(p->run->loop, &p->socks[i]);
 		close(p->socks[i].fd);
 		p->socks[i].fd = -1;
 	}
@@ -251,15 +252,17 @@ tcp_ready(struct watch *w, unsigned events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	(void)events;
-	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err == 0) {
+	/* Writable without an error: connected, no getsockopt needed. */
+	if ((events & LOOP_ERR) == 0) {
 		connected(p, w);
 		return;
 	}
+	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == 0)
+		err = ECONNREFUSED;
 	p->err = err;
-	loop_del(p->run->loop, w);
+	loop_forget(p->run->loop, w);
 	close(w->fd);
 	w->fd = -1;
 	if (--p->inflight == 0)

@@ -71,11 +71,19 @@ loop_mod(struct loop *loop, struct watch *w, unsigned events)
 }
 
 void
-loop_del(struct loop *loop, struct watch *w)
+loop_forget(struct loop *loop, struct watch *w)
 {
 	struct epoll_event *batch = loop->batch;
 	int i;
 
+	for (i = 0; i < loop->nbatch; i++)
+		if (batch[i].data.ptr == w)
+			batch[i].data.ptr = NULL;
+}
+
+void
+loop_del(struct loop *loop, struct watch *w)
+{
 	if (w->always_ready) {
 		struct watch **pp;
 
@@ -89,9 +97,7 @@ loop_del(struct loop *loop, struct watch *w)
 	} else {
 		ctl(loop, EPOLL_CTL_DEL, w, 0);
 	}
-	for (i = 0; i < loop->nbatch; i++)
-		if (batch[i].data.ptr == w)
-			batch[i].data.ptr = NULL;
+	loop_forget(loop, w);
 }
 
 void

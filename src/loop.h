@@ -7,6 +7,7 @@
 
 #define LOOP_IN 0x001u  /* EPOLLIN */
 #define LOOP_OUT 0x004u /* EPOLLOUT */
+#define LOOP_ERR 0x008u /* EPOLLERR: reported, never asked for */
 
 struct watch {
 	int fd;
@@ -42,6 +43,9 @@ void loop_close(struct loop *loop);
 int loop_add(struct loop *loop, struct watch *w, unsigned events);
 int loop_mod(struct loop *loop, struct watch *w, unsigned events);
 void loop_del(struct loop *loop, struct watch *w);
+/* For a descriptor about to be closed, which takes it out of the epoll set
+ * by itself: only voids its pending events. */
+void loop_forget(struct loop *loop, struct watch *w);
 void timer_arm(struct loop *loop, struct timer *t, int64_t at);
 void timer_cancel(struct loop *loop, struct timer *t);
 /* Waits for one batch of events or the next deadline and dispatches them.

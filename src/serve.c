@@ -32,7 +32,9 @@ struct conn {
 	const struct options *o;
 	enum state state;
 	struct watch inw, outw; /* outw only when out_fd is not in_fd */
-	int in_registered, out_registered;
+	unsigned in_events, out_events; /* what the loop watches now */
+	int in_eof;			/* nothing more to read */
+	int want_out;			/* a write would block */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -78,52 +80,55 @@ describe_peer(int fd, const struct sockaddr_storage *peer, char *out,
 }
 
 static void
-watch_in(struct conn *c, int on)
+watch(struct loop *loop, struct watch *w, unsigned *now, unsigned want)
 {
-	if (on && !c->in_registered) {
-		if (loop_add(c->loop, &c->inw, LOOP_IN) == 0)
-			c->in_registered = 1;
-	} else if (!on && c->in_registered) {
-		loop_del(c->loop, &c->inw);
-		c->in_registered = 0;
-	}
+	if (want == *now)
+		return;
+	if (want == 0)
+		loop_del(loop, w);
+	else if (*now == 0 && loop_add(loop, w, want) == -1)
+		want = 0;
+	else if (*now != 0)
+		loop_mod(loop, w, want);
+	*now = want;
 }
 
+/* The input stays watched from the first byte to the end of the drain, so
+ * a healthy exchange costs one registration, not one per state. */
 static void
-unwatch_all(struct conn *c)
+update_watches(struct conn *c)
 {
-	watch_in(c, 0);
-	if (c->out_registered) {
-		loop_del(c->loop, &c->outw);
-		c->out_registered = 0;
-	}
-	timer_cancel(c->loop, &c->timer);
+	int shared = c->outw.fd == c->inw.fd;
+	unsigned in = c->in_eof || c->state == ST_DONE ? 0 : LOOP_IN;
+	unsigned out = c->want_out && c->state == ST_WRITE ? LOOP_OUT : 0;
+
+	watch(c->loop, &c->inw, &c->in_events, in | (shared ? out : 0));
+	if (!shared)
+		watch(c->loop, &c->outw, &c->out_events, out);
 }
 
 static void
 finish(struct conn *c)
 {
-	unwatch_all(c);
 	c->state = ST_DONE;
+	update_watches(c);
+	timer_cancel(c->loop, &c->timer);
 	c->done(c->ctx, c, c->outcome);
 }
 
 static void
 start_drain(struct conn *c)
 {
-	int out = c->outw.fd;
-
 	c->outcome = SERVE_ANSWERED;
-	unwatch_all(c);
 	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
-	shutdown(out, SHUT_WR);
+	shutdown(c->outw.fd, SHUT_WR);
 	c->state = ST_DRAIN;
-	c->drained = 0;
-	watch_in(c, 1);
-	if (!c->in_registered) {
+	c->want_out = 0;
+	if (c->in_eof) {
 		finish(c);
 		return;
 	}
+	update_watches(c);
 	timer_arm(c->loop, &c->timer, loop_now() + DRAIN_MS);
 }
 
@@ -141,19 +146,8 @@ write_some(struct conn *c)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
-			struct watch *w =
-				c->outw.fd == c->inw.fd ? &c->inw : &c->outw;
-
-			if (w == &c->inw) {
-				if (!c->in_registered &&
-				    loop_add(c->loop, w, LOOP_OUT) == 0)
-					c->in_registered = 1;
-				else
-					loop_mod(c->loop, w, LOOP_OUT);
-			} else if (!c->out_registered &&
-				   loop_add(c->loop, w, LOOP_OUT) == 0) {
-				c->out_registered = 1;
-			}
+			c->want_out = 1;
+			update_watches(c);
 			return;
 		}
 		log_msg(LOGLVL_DEBUG, "request %s: answer not delivered: %s",
@@ -175,7 +169,7 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	/* Only a complete request line tells the version to answer with. */
 	int have_req = c->req.method != NULL && c->req.status != HTTP_505;
 
-	unwatch_all(c);
+	timer_cancel(c->loop, &c->timer);
 	r.status = status;
 	r.minor = have_req ? c->req.minor : 1;
 	r.head_only = have_req && c->req.head_only;
@@ -264,7 +258,7 @@ got_request(struct conn *c)
 		(int)c->req.method_len, c->req.method,
 		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
 		c->req.target);
-	unwatch_all(c);
+	timer_cancel(c->loop, &c->timer);
 	/* A drained node: `touch` the file before a deploy, `rm` after. */
 	if (c->o->maintenance_file != NULL &&
 	    access(c->o->maintenance_file, F_OK) == 0) {
@@ -295,6 +289,7 @@ read_head(struct conn *c)
 		return;
 	}
 	if (n == 0) {
+		c->in_eof = 1;
 		if (c->len == 0) {
 			/* A TCP-only probe: connect and close. */
 			log_msg(LOGLVL_DEBUG,
@@ -318,20 +313,24 @@ read_head(struct conn *c)
 		got_request(c);
 }
 
-static void
-drain(struct conn *c)
+/* Reads and drops what the client still sends after its head; returns 0
+ * when the drain is over (end of file, error, or enough bytes). */
+static int
+discard_input(struct conn *c)
 {
 	char scratch[16384];
 	ssize_t n = read(c->inw.fd, scratch, sizeof(scratch));
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 1;
 	if (n > 0) {
 		c->drained += (size_t)n;
 		if (c->drained < DRAIN_MAX)
-			return;
+			return 1;
 	}
-	finish(c);
+	c->in_eof = 1;
+	update_watches(c);
+	return 0;
 }
 
 static void
@@ -343,12 +342,19 @@ on_in(struct watch *w, unsigned events)
 	case ST_READ:
 		read_head(c);
 		break;
+	case ST_CHECK:
+		discard_input(c);
+		break;
 	case ST_WRITE:
-		if (events & LOOP_OUT)
+		if ((events & LOOP_OUT) != 0) {
 			write_some(c);
+			break;
+		}
+		discard_input(c);
 		break;
 	case ST_DRAIN:
-		drain(c);
+		if (!discard_input(c))
+			finish(c);
 		break;
 	default:
 		break;
@@ -422,8 +428,8 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	c->timer.fn = on_timer;
 	c->timer.ctx = c;
 	describe_peer(in_fd, peer, c->peer, sizeof(c->peer));
-	watch_in(c, 1);
-	if (!c->in_registered) {
+	update_watches(c);
+	if (c->in_events == 0) {
 		free(c);
 		return NULL;
 	}
@@ -444,7 +450,9 @@ serve_free(struct conn *c)
 		return;
 	if (c->state == ST_CHECK)
 		flight_cancel(&c->wait);
-	unwatch_all(c);
+	c->state = ST_DONE;
+	update_watches(c);
+	timer_cancel(c->loop, &c->timer);
 	free(c->resp);
 	free(c);
 }
