@@ -96,8 +96,7 @@ stop_following(struct flight *fl)
 static void
 save(struct flight *fl, const struct verdict *v)
 {
-	if (fl->shared &&
-	    statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
+	if (fl->shared && statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
 		log_msg(LOGLVL_WARN, "state file %s: %s", fl->sf.resultpath,
 			strerror(errno));
 }

@@ -257,15 +257,59 @@ add_check(struct options *o, struct check_spec **out)
 	return 0;
 }
 
+/* Resolves HOST and PORT once, now, into c->addrs (duplicates dropped);
+ * a name that does not resolve is a usage error naming opt and arg. */
+static int
+resolve(struct check_spec *c, const char *opt, const char *arg,
+	const char *host, const char *port, int bracketed, char *err,
+	size_t errlen)
+{
+	struct addrinfo hints, *res, *ai;
+	size_t n = 0;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		usage(err, errlen, "invalid %s \"%s\": %s", opt, arg,
+		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	c->addrs = calloc(n, sizeof(*c->addrs));
+	if (c->addrs == NULL) {
+		freeaddrinfo(res);
+		usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		size_t i;
+
+		for (i = 0; i < c->naddrs; i++)
+			if (c->addrs[i].len == ai->ai_addrlen &&
+			    memcmp(&c->addrs[i].ss, ai->ai_addr,
+				   ai->ai_addrlen) == 0)
+				break;
+		if (i < c->naddrs)
+			continue; /* the resolver repeats itself */
+		memcpy(&c->addrs[c->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
+		c->addrs[c->naddrs++].len = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int
 parse_port(struct options *o, const char *arg, char *err, size_t errlen)
 {
 	char hostbuf[256];
 	const char *host, *port;
-	struct addrinfo hints, *res, *ai;
 	struct check_spec *c;
-	int bracketed, pnum, rc;
-	size_t n = 0;
+	int bracketed, pnum;
 
 	if (strchr(arg, ':') == NULL) {
 		host = "127.0.0.1";
@@ -286,45 +330,18 @@ parse_port(struct options *o, const char *arg, char *err, size_t errlen)
 		      "invalid --port \"%s\": port must be 1 to 65535", arg);
 		return -1;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		usage(err, errlen, "invalid --port \"%s\": %s", arg,
-		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	if (add_check(o, &c) == -1) {
+		usage(err, errlen, "--port \"%s\": out of memory", arg);
 		return -1;
 	}
-	if (add_check(o, &c) == -1)
-		goto nomem;
 	c->type = CHECK_TCP;
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		n++;
-	c->addrs = n == 0 ? NULL : calloc(n, sizeof(*c->addrs));
 	c->target = malloc(strlen(host) + 16);
-	if (c->addrs == NULL || c->target == NULL)
-		goto nomem;
-	sprintf(c->target, bracketed ? "[%s]:%d" : "%s:%d", host, pnum);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		size_t i;
-
-		for (i = 0; i < c->naddrs; i++)
-			if (c->addrs[i].len == ai->ai_addrlen &&
-			    memcmp(&c->addrs[i].ss, ai->ai_addr,
-				   ai->ai_addrlen) == 0)
-				break;
-		if (i < c->naddrs)
-			continue; /* the resolver repeats itself */
-		memcpy(&c->addrs[c->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
-		c->addrs[c->naddrs++].len = ai->ai_addrlen;
+	if (c->target == NULL) {
+		usage(err, errlen, "--port \"%s\": out of memory", arg);
+		return -1;
 	}
-	freeaddrinfo(res);
-	return 0;
-nomem:
-	freeaddrinfo(res);
-	usage(err, errlen, "--port \"%s\": out of memory", arg);
-	return -1;
+	sprintf(c->target, bracketed ? "[%s]:%d" : "%s:%d", host, pnum);
+	return resolve(c, "--port", arg, host, port, bracketed, err, errlen);
 }
 
 static int
@@ -403,10 +420,9 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 {
 	char hostbuf[256], portbuf[8] = "80";
 	const char *rest, *path, *hostend, *portp = NULL;
-	struct addrinfo hints, *res, *ai;
 	struct check_spec *c;
-	size_t hlen, len, n = 0;
-	int bracketed = 0, rc;
+	size_t hlen, len;
+	int bracketed = 0;
 
 	if (strncmp(arg, "http://", 7) != 0) {
 		usage(err, errlen,
@@ -449,46 +465,26 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 		if (port_number(portbuf) < 1)
 			goto bad;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
-	rc = getaddrinfo(hostbuf, portbuf, &hints, &res);
-	if (rc != 0) {
-		usage(err, errlen, "invalid --http \"%s\": %s", arg,
-		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return -1;
-	}
 	if (add_check(o, &c) == -1)
 		goto nomem;
 	c->type = CHECK_HTTP;
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		n++;
-	c->addrs = calloc(n, sizeof(*c->addrs));
 	c->target = strdup(arg);
-	if (c->addrs == NULL || c->target == NULL)
-		goto nomem;
 	/* Host is the URL's authority, port included (RFC 9110 7.2). */
 	len = (size_t)snprintf(NULL, 0, REQUEST_FMT, *path == '/' ? "" : "/",
 			       path, (int)(path - rest), rest) +
 	      1;
 	c->request = malloc(len);
-	if (c->request == NULL)
+	if (c->target == NULL || c->request == NULL)
 		goto nomem;
 	snprintf(c->request, len, REQUEST_FMT, *path == '/' ? "" : "/", path,
 		 (int)(path - rest), rest);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		memcpy(&c->addrs[c->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
-		c->addrs[c->naddrs++].len = ai->ai_addrlen;
-	}
-	freeaddrinfo(res);
-	return 0;
+	return resolve(c, "--http", arg, hostbuf, portbuf, bracketed, err,
+		       errlen);
 bad:
 	usage(err, errlen,
 	      "invalid --http \"%s\": expected http://HOST[:PORT][/PATH]", arg);
 	return -1;
 nomem:
-	freeaddrinfo(res);
 	usage(err, errlen, "--http \"%s\": out of memory", arg);
 	return -1;
 }

@@ -31,10 +31,10 @@ struct conn {
 	struct flight *fl;
 	const struct options *o;
 	enum state state;
-	struct watch inw, outw; /* outw only when out_fd is not in_fd */
+	struct watch inw, outw;         /* outw only when out_fd is not in_fd */
 	unsigned in_events, out_events; /* what the loop watches now */
-	int in_eof;			/* nothing more to read */
-	int want_out;			/* a write would block */
+	int in_eof;                     /* nothing more to read */
+	int want_out;                   /* a write would block */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
