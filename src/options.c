@@ -410,7 +410,7 @@ parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
 }
 
 #define REQUEST_FMT                                                            \
-	"GET %s%s HTTP/1.1\r\nHost: %.*s\r\n"                                  \
+	"GET %s%.*s HTTP/1.1\r\nHost: %.*s\r\n"                                \
 	"User-Agent: health-checker/" VERSION "\r\n"                           \
 	"Connection: close\r\n\r\n"
 
@@ -422,14 +422,16 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 	const char *rest, *path, *hostend, *portp = NULL;
 	struct check_spec *c;
 	size_t hlen, len;
-	int bracketed = 0;
+	int bracketed = 0, pathlen;
 
 	if (strncmp(arg, "http://", 7) != 0) {
 		usage(err, errlen,
 		      "invalid --http \"%s\": expected "
-		      "http://HOST[:PORT][/PATH]"
-		      " (https is not supported)",
-		      arg);
+		      "http://HOST[:PORT][/PATH]%s",
+		      arg,
+		      strncmp(arg, "https://", 8) == 0
+			      ? " (https is not supported)"
+			      : "");
 		return -1;
 	}
 	rest = arg + 7;
@@ -470,14 +472,16 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 	c->type = CHECK_HTTP;
 	c->target = strdup(arg);
 	/* Host is the URL's authority, port included (RFC 9110 7.2). */
+	/* A fragment stays with the client (RFC 9110 4.2.4). */
+	pathlen = (int)strcspn(path, "#");
 	len = (size_t)snprintf(NULL, 0, REQUEST_FMT, *path == '/' ? "" : "/",
-			       path, (int)(path - rest), rest) +
+			       pathlen, path, (int)(path - rest), rest) +
 	      1;
 	c->request = malloc(len);
 	if (c->target == NULL || c->request == NULL)
 		goto nomem;
-	snprintf(c->request, len, REQUEST_FMT, *path == '/' ? "" : "/", path,
-		 (int)(path - rest), rest);
+	snprintf(c->request, len, REQUEST_FMT, *path == '/' ? "" : "/", pathlen,
+		 path, (int)(path - rest), rest);
 	return resolve(c, "--http", arg, hostbuf, portbuf, bracketed, err,
 		       errlen);
 bad:
