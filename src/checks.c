@@ -12,6 +12,8 @@
 #include "spawn.h"
 
 #define OUTPUT_KEEP 4096
+/* Without a pidfd (old kernels, valgrind): how often to look for an exit. */
+#define EXIT_POLL_MS 5
 /* Bytes read from a script's pipe per wake-up: bounds how long one chatty
  * script can hold the loop from other connections. */
 #define OUTPUT_SLICE ((size_t)256 * 1024)
@@ -34,6 +36,7 @@ struct probe {
 	struct child child;
 	int spawned;
 	struct watch exitw, outw;
+	struct timer exitpoll; /* no pidfd: look for the exit now and then */
 	char out[OUTPUT_KEEP];
 	size_t outlen;
 };
@@ -377,6 +380,27 @@ script_output(struct watch *w, unsigned events)
 }
 
 static void
+stop_exit_watch(struct probe *p)
+{
+	if (p->child.pidfd != -1)
+		loop_del(p->run->loop, &p->exitw);
+	timer_cancel(p->run->loop, &p->exitpoll);
+}
+
+static void script_exited(struct watch *w, unsigned events);
+
+static void
+poll_exit(struct timer *t)
+{
+	struct probe *p = t->ctx;
+
+	if (spawn_exited(&p->child))
+		script_exited(&p->exitw, LOOP_IN);
+	else
+		timer_arm(p->run->loop, t, loop_now() + EXIT_POLL_MS);
+}
+
+static void
 script_exited(struct watch *w, unsigned events)
 {
 	struct probe *p = w->ctx;
@@ -389,7 +413,7 @@ script_exited(struct watch *w, unsigned events)
 	if (p->child.outfd != -1)
 		drain_output(p);
 	close_output(p);
-	loop_del(p->run->loop, &p->exitw);
+	stop_exit_watch(p);
 	status = spawn_reap(&p->child);
 	if (killed)
 		snprintf(reason, sizeof(reason), "timed out");
@@ -427,10 +451,16 @@ script_start(struct probe *p)
 	p->outw.fd = p->child.outfd;
 	p->outw.fn = script_output;
 	p->outw.ctx = p;
-	if (loop_add(p->run->loop, &p->exitw, LOOP_IN) == -1 ||
+	p->exitpoll.fn = poll_exit;
+	p->exitpoll.ctx = p;
+	if (p->child.pidfd == -1)
+		timer_arm(p->run->loop, &p->exitpoll,
+			  loop_now() + EXIT_POLL_MS);
+	if ((p->child.pidfd != -1 &&
+	     loop_add(p->run->loop, &p->exitw, LOOP_IN) == -1) ||
 	    loop_add(p->run->loop, &p->outw, LOOP_IN) == -1) {
 		err = errno;
-		loop_del(p->run->loop, &p->exitw);
+		stop_exit_watch(p);
 		close_output(p);
 		spawn_reap(&p->child);
 		p->spawned = 0;
@@ -497,7 +527,7 @@ check_run_free(struct check_run *run)
 			free(p->head);
 		} else if (p->spawned) {
 			close_output(p);
-			loop_del(run->loop, &p->exitw);
+			stop_exit_watch(p);
 			spawn_reap(&p->child);
 		}
 	}

@@ -59,15 +59,24 @@ spawn_start(char *const argv[], struct child *c)
 		return err;
 	}
 	c->outfd = pipefd[0];
+	/* Close-on-exec from birth.  Before Linux 5.3, under valgrind or a
+	 * seccomp filter that does not know it: -1, and the caller polls
+	 * spawn_exited() instead. */
 	c->pidfd = pidfd_open(c->pid);
-	if (c->pidfd == -1) {
-		err = errno;
-		spawn_kill(c);
-		waitpid(c->pid, NULL, 0);
-		close(pipefd[0]);
-		return err;
-	}
-	return 0; /* a pidfd is close-on-exec from birth */
+	return 0;
+}
+
+int
+spawn_exited(const struct child *c)
+{
+	siginfo_t si;
+
+	/* WNOWAIT: the zombie stays, and with it the group id, for
+	 * spawn_reap to kill what is left of the group safely. */
+	si.si_pid = 0;
+	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1)
+		return errno == ECHILD;
+	return si.si_pid != 0;
 }
 
 void
@@ -87,7 +96,8 @@ spawn_reap(struct child *c)
 	spawn_kill(c);
 	while (waitpid(c->pid, &status, 0) == -1 && errno == EINTR)
 		;
-	close(c->pidfd);
+	if (c->pidfd != -1)
+		close(c->pidfd);
 	c->pidfd = -1;
 	return status;
 }

@@ -8,13 +8,15 @@
 
 struct child {
 	pid_t pid;
-	int pidfd; /* readable once the child has exited */
+	int pidfd; /* readable once the child has exited; -1: no pidfd here */
 	int outfd; /* read end of its stdout+stderr, non-blocking */
 };
 
 /* Returns 0, or an errno value (ENOENT, EACCES, ENOEXEC, ...) when the
  * program cannot be started; nothing is left open then. */
 int spawn_start(char *const argv[], struct child *c);
+/* Without a pidfd: non-zero once the child has exited (not reaped yet). */
+int spawn_exited(const struct child *c);
 /* SIGKILL to the child's whole process group. */
 void spawn_kill(const struct child *c);
 /* Kills what is left of the group, reaps the child, closes pidfd; returns
