@@ -177,6 +177,12 @@ header_line(const char *p, size_t n, struct http_request *req)
 	if (name == 6 && strncasecmp(p, "Accept", 6) == 0 &&
 	    accepts_json(p + 7, n - 7))
 		req->wants_json = 1;
+	/* RFC 9112 6.3: a request without these has no body. */
+	if (name == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0)
+		req->has_body = 1;
+	if (name == 14 && strncasecmp(p, "Content-Length", 14) == 0 &&
+	    strspn(p + 15, " \t0") < n - 15)
+		req->has_body = 1;
 	return HTTP_200;
 }
 

@@ -33,6 +33,7 @@ struct http_request {
 	size_t method_len, target_len;
 	size_t head_len; /* bytes of the head, final empty line included */
 	int wants_json;  /* Accept lists application/json with q > 0 */
+	int has_body;    /* Content-Length above 0, or Transfer-Encoding */
 };
 
 struct http_response {

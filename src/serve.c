@@ -116,18 +116,30 @@ finish(struct conn *c)
 	c->done(c->ctx, c, c->outcome);
 }
 
+/* Whether the client may still be sending when the answer is out: a body,
+ * bytes past the head, or a head we did not read to its end.  Closing with
+ * those unread would reset the connection and could eat the answer. */
+static int
+may_be_sending(const struct conn *c)
+{
+	return c->in_eof == 0 &&
+	       (c->req.status != HTTP_200 || c->req.head_len == 0 ||
+		c->req.has_body || c->len > c->req.head_len || c->drained > 0);
+}
+
 static void
 start_drain(struct conn *c)
 {
 	c->outcome = SERVE_ANSWERED;
-	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
-	shutdown(c->outw.fd, SHUT_WR);
-	c->state = ST_DRAIN;
 	c->want_out = 0;
-	if (c->in_eof) {
+	/* As nginx's lingering close: only when more input may come. */
+	if (!may_be_sending(c)) {
 		finish(c);
 		return;
 	}
+	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
+	shutdown(c->outw.fd, SHUT_WR);
+	c->state = ST_DRAIN;
 	update_watches(c);
 	timer_arm(c->loop, &c->timer, loop_now() + DRAIN_MS);
 }
