@@ -46,6 +46,7 @@ struct check_run {
 	const struct options *o;
 	int64_t started;
 	size_t pending;
+	int64_t finished_ns;
 	struct timer done_timer;
 	void (*done)(void *ctx, const struct verdict *v);
 	void *ctx;
@@ -119,6 +120,7 @@ run_done(struct timer *t)
 	v.ok = 1;
 	v.n = run->o->nchecks;
 	v.results = run->results;
+	v.finished_ns = run->finished_ns;
 	for (i = 0; i < v.n; i++)
 		v.ok &= run->results[i].ok;
 	run->done(run->ctx, &v);
@@ -169,8 +171,12 @@ finish(struct probe *p, int ok, const char *reason)
 			type_names[p->spec->type], p->spec->target, p->res->ms,
 			reason);
 	}
-	if (--run->pending == 0)
+	/* Stamped now, not when the loop gets to done(): a request read
+	 * later in this same batch arrived after the run ended. */
+	if (--run->pending == 0) {
+		run->finished_ns = loop_now_ns();
 		timer_arm(run->loop, &run->done_timer, 0);
+	}
 }
 
 static void
@@ -181,6 +187,7 @@ http_io(struct watch *w, unsigned events)
 	size_t reqlen = strlen(req);
 	char reason[CHECK_REASON_MAX];
 	ssize_t n;
+	size_t hlen;
 	int code;
 
 	(void)events;
@@ -203,13 +210,19 @@ http_io(struct watch *w, unsigned events)
 		return;
 	}
 	p->got += (size_t)n;
-	switch (http_response_status(p->head, p->got, &code)) {
-	case HTTP_PARSE_MORE:
-		if (n == 0)
-			finish(p, 0, "incomplete response head");
-		return;
-	default:
-		break;
+	for (;;) {
+		if (http_response_status(p->head, p->got, &code, &hlen) ==
+		    HTTP_PARSE_MORE) {
+			if (n == 0)
+				finish(p, 0, "incomplete response head");
+			return;
+		}
+		/* 1xx (103 Early Hints, ...) are interim: the answer follows.
+		 */
+		if (code < 100 || code > 199 || code == 101)
+			break;
+		memmove(p->head, p->head + hlen, p->got - hlen);
+		p->got -= hlen;
 	}
 	if (code < 0) {
 		finish(p, 0,
@@ -298,6 +311,9 @@ tcp_start(struct probe *p)
 		return;
 	}
 	p->nsocks = s->naddrs;
+	for (i = 0; i < p->nsocks; i++)
+		p->socks[i].fd =
+			-1; /* not 0: in inetd mode that is the client */
 	p->err = ECONNREFUSED;
 	/* Every address at once: passes on the first that accepts. */
 	for (i = 0; i < s->naddrs; i++) {

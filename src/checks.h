@@ -4,6 +4,7 @@
 #define CHECKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "loop.h"
 #include "options.h"
@@ -21,6 +22,7 @@ struct verdict {
 	int ok;
 	size_t n;
 	const struct check_result *results; /* one per options check */
+	int64_t finished_ns; /* CLOCK_MONOTONIC, when the last check ended */
 };
 
 struct check_run;

@@ -96,7 +96,7 @@ stop_following(struct flight *fl)
 static void
 save(struct flight *fl, const struct verdict *v)
 {
-	if (fl->shared && statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
+	if (fl->shared && statefile_write(&fl->sf, v) == -1)
 		log_msg(LOGLVL_WARN, "state file %s: %s", fl->sf.resultpath,
 			strerror(errno));
 }
@@ -107,16 +107,15 @@ led_done(void *ctx, const struct verdict *v)
 	struct flight *fl = ctx;
 	struct check_run *run = fl->run;
 
-	if (fl->shared && statefile_write(&fl->sf, statefile_now_ns(), v) == -1)
-		log_msg(LOGLVL_WARN, "singleflight: %s: %s", fl->sf.resultpath,
-			strerror(errno));
+	save(fl, v);
 	if (fl->locked)
 		statefile_unlock(&fl->sf);
 	fl->locked = 0;
 	fl->run = NULL;
 	fl->state = FLIGHT_IDLE;
-	/* Everybody waiting joined while this run was in flight. */
-	deliver(fl, v, INT64_MAX);
+	/* Those who came after the run ended (in the same batch of events)
+	 * stay, for a run of their own. */
+	deliver(fl, v, v->finished_ns);
 	check_run_free(run);
 	if (fl->waiters != NULL)
 		begin(fl);
@@ -316,7 +315,7 @@ flight_join(struct flight *fl, struct flight_wait *w)
 	w->fl = fl;
 	w->own = NULL;
 	w->next = NULL;
-	w->arrived_ns = statefile_now_ns();
+	w->arrived_ns = loop_now_ns();
 	w->soon.ctx = w;
 	w->soon.armed = 0;
 	w->cached.results = NULL;

@@ -286,7 +286,7 @@ http_format(char *out, size_t cap, const struct http_response *resp)
 }
 
 enum http_parse
-http_response_status(const char *buf, size_t len, int *code)
+http_response_status(const char *buf, size_t len, int *code, size_t *head_len)
 {
 	const char *end = NULL;
 	size_t i;
@@ -313,5 +313,6 @@ http_response_status(const char *buf, size_t len, int *code)
 		return HTTP_PARSE_DONE;
 	}
 	*code = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+	*head_len = (size_t)(end - buf) + (end[1] == '\r' ? 3 : 2);
 	return HTTP_PARSE_DONE;
 }

@@ -52,8 +52,10 @@ struct http_response {
 enum http_parse http_parse(const char *buf, size_t len,
 			   struct http_request *req);
 /* A response head (our --http checks): HTTP_PARSE_MORE until it ends;
- * then *code is its status, or -1 when malformed or over HTTP_HEAD_MAX. */
-enum http_parse http_response_status(const char *buf, size_t len, int *code);
+ * then *code is its status, or -1 when malformed or over HTTP_HEAD_MAX,
+ * and *head_len its length. */
+enum http_parse http_response_status(const char *buf, size_t len, int *code,
+				     size_t *head_len);
 int http_code(enum http_status status);
 const char *http_reason(enum http_status status);
 /* Writes the whole response (head, and body unless head_only) to out;

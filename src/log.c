@@ -43,6 +43,23 @@ journal_is_stderr(const struct stat *st)
 	       (unsigned long long)st->st_ino == ino;
 }
 
+/* Whether fd 2 is the socket a client talks on: the same as fd 0 or 1
+ * (inetd) or fd 3 (socket activation). */
+static int
+is_connection(const struct stat *err)
+{
+	struct stat st;
+	int fd;
+
+	for (fd = 0; fd <= 3; fd++) {
+		if (fd == STDERR_FILENO || fstat(fd, &st) == -1)
+			continue;
+		if (st.st_dev == err->st_dev && st.st_ino == err->st_ino)
+			return 1;
+	}
+	return 0;
+}
+
 void
 log_open(void)
 {
@@ -53,7 +70,7 @@ log_open(void)
 		sink = SINK_SYSLOG;
 	} else if (journal_is_stderr(&st)) {
 		sink = SINK_JOURNAL;
-	} else if (S_ISSOCK(st.st_mode)) {
+	} else if (S_ISSOCK(st.st_mode) && is_connection(&st)) {
 		/* inetd, xinetd and Accept=yes units without a journal hand
 		 * the client's socket on fd 2: a log byte there would reach
 		 * the load balancer. */

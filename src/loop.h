@@ -37,6 +37,7 @@ struct loop {
 };
 
 int64_t loop_now(void);
+int64_t loop_now_ns(void);
 int loop_init(struct loop *loop);
 void loop_close(struct loop *loop);
 /* Returns 0 or -1 with errno. */
@@ -48,6 +49,12 @@ void loop_del(struct loop *loop, struct watch *w);
 void loop_forget(struct loop *loop, struct watch *w);
 void timer_arm(struct loop *loop, struct timer *t, int64_t at);
 void timer_cancel(struct loop *loop, struct timer *t);
+/* SIGTERM, SIGINT and SIGHUP arrive as reads of w->fd (a signalfd): they
+ * are blocked in this process (scripts get an empty mask back).  w->fn and
+ * w->ctx set by the caller; 0 or -1 with errno. */
+int loop_add_signals(struct loop *loop, struct watch *w);
+/* The number of a signal read from such a watch, or 0. */
+int loop_read_signal(struct watch *w);
 /* Waits for one batch of events or the next deadline and dispatches them.
  * Returns -1 with errno only when epoll itself fails (EINTR is not). */
 int loop_run_once(struct loop *loop);

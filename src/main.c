@@ -105,6 +105,43 @@ choose_mode(const struct options *o, int nfds)
 	return MODE_SERVER;
 }
 
+/* The one-shot modes stop on SIGTERM, SIGINT and SIGHUP too, but through
+ * the loop, so that freeing the run kills and reaps the scripts' groups. */
+struct interrupt {
+	struct watch w;
+	int sig;
+};
+
+static void
+on_interrupt(struct watch *w, unsigned events)
+{
+	struct interrupt *in = w->ctx;
+
+	(void)events;
+	in->sig = loop_read_signal(w);
+}
+
+static void
+watch_interrupts(struct loop *loop, struct interrupt *in)
+{
+	in->sig = 0;
+	in->w.fn = on_interrupt;
+	in->w.ctx = in;
+	if (loop_add_signals(loop, &in->w) == -1)
+		in->w.fd = -1; /* the defaults then: terminate */
+}
+
+static int
+interrupted(struct interrupt *in)
+{
+	if (in->w.fd != -1)
+		close(in->w.fd);
+	if (in->sig == 0)
+		return 0;
+	log_msg(LOGLVL_WARN, "signal %d: stopped, scripts killed", in->sig);
+	return 1;
+}
+
 struct once_state {
 	const struct options *o;
 	int finished;
@@ -133,6 +170,7 @@ static int
 run_once(const struct options *o)
 {
 	struct once_state st = {o, 0, 0};
+	struct interrupt in;
 	struct check_run *run;
 	struct loop loop;
 
@@ -140,17 +178,21 @@ run_once(const struct options *o)
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 		return EXIT_TROUBLE;
 	}
+	watch_interrupts(&loop, &in);
 	run = check_run_start(&loop, o, once_done, &st);
 	if (run == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot run the checks: %s",
 			strerror(errno));
+		interrupted(&in);
 		loop_close(&loop);
 		return EXIT_TROUBLE;
 	}
-	while (!st.finished)
+	while (!st.finished && in.sig == 0)
 		if (loop_run_once(&loop) == -1)
 			break;
 	check_run_free(run);
+	if (interrupted(&in))
+		st.finished = 0;
 	loop_close(&loop);
 	if (fflush(stdout) == EOF)
 		return EXIT_TROUBLE;
@@ -177,6 +219,7 @@ static int
 serve_one(const struct options *o, int in_fd, int out_fd)
 {
 	struct one_state st = {0, SERVE_FAILED};
+	struct interrupt in;
 	struct flight fl;
 	struct loop loop;
 	struct conn *c;
@@ -194,21 +237,26 @@ serve_one(const struct options *o, int in_fd, int out_fd)
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 		return EXIT_TROUBLE;
 	}
+	watch_interrupts(&loop, &in);
 	flight_init(&fl, &loop, o);
 	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, one_done, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));
+		flight_close(&fl);
+		interrupted(&in);
 		loop_close(&loop);
 		return EXIT_TROUBLE;
 	}
-	while (!st.finished)
+	while (!st.finished && in.sig == 0)
 		if (loop_run_once(&loop) == -1) {
 			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 			break;
 		}
 	serve_free(c);
 	flight_close(&fl);
+	if (interrupted(&in))
+		st.finished = 0;
 	loop_close(&loop);
 	/* A client that went away is not our failure: only our own trouble
 	 * should leave a failed unit behind. */

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,6 +46,7 @@ struct server {
 	struct slot *slots;
 	struct watch sigw;
 	struct timer resume;
+	const char *notify_socket;
 };
 
 static void
@@ -152,6 +153,37 @@ on_accept(struct watch *w, unsigned events)
 	}
 }
 
+/* sd_notify(3) without libsystemd: one datagram to NOTIFY_SOCKET ('@' is
+ * the abstract namespace). */
+static void
+notify(const char *path, const char *msg)
+{
+	struct sockaddr_un sun;
+	size_t len;
+	socklen_t salen;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, len);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+		   (const struct sockaddr *)&sun, salen) == -1)
+		log_msg(LOGLVL_WARN, "NOTIFY_SOCKET %s: %s", path,
+			strerror(errno));
+	close(fd);
+}
+
 static void
 stop(struct server *s, int sig)
 {
@@ -160,6 +192,7 @@ stop(struct server *s, int sig)
 
 	log_msg(LOGLVL_INFO, "signal %d: stopping, %d request%s in progress",
 		sig, s->active, s->active == 1 ? "" : "s");
+	notify(s->notify_socket, "STOPPING=1"); /* shutdown begins now */
 	set_accepting(s, 0);
 	s->stopping = 1;
 	for (i = 0; i < s->nls; i++) {
@@ -181,13 +214,11 @@ static void
 on_signal(struct watch *w, unsigned events)
 {
 	struct server *s = w->ctx;
-	struct signalfd_siginfo si;
+	int sig = loop_read_signal(w);
 
 	(void)events;
-	if (read(w->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-		return;
-	if (!s->stopping)
-		stop(s, (int)si.ssi_signo);
+	if (sig != 0 && !s->stopping)
+		stop(s, sig);
 }
 
 static void
@@ -235,41 +266,39 @@ open_listener(const struct options *o)
 	return fd;
 }
 
-/* sd_notify(3) without libsystemd: one datagram to NOTIFY_SOCKET ('@' is
- * the abstract namespace). */
+/* Descriptors --max-connections requests can hold at once: the
+ * connection, a socket per address of each port, http and unix check, a
+ * pipe and a pidfd per script.  A soft limit below that would turn EMFILE
+ * into failed checks; raised only as far as needed, since scripts inherit
+ * it (and some close every descriptor up to it). */
 static void
-notify(const char *path, const char *msg)
+fit_fd_limit(const struct options *o)
 {
-	struct sockaddr_un sun;
-	size_t len;
-	socklen_t salen;
-	int fd;
+	struct rlimit rl;
+	rlim_t need = 64; /* ours: listeners, epoll, signalfd, state files */
+	size_t i;
 
-	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+	for (i = 0; i < o->nchecks; i++)
+		need += (rlim_t)o->max_connections *
+			(o->checks[i].type == CHECK_SCRIPT
+				 ? 2
+				 : o->checks[i].naddrs);
+	need += (rlim_t)o->max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
 		return;
-	len = strlen(path);
-	if (len >= sizeof(sun.sun_path))
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, len);
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return;
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
-		   (const struct sockaddr *)&sun, salen) == -1)
-		log_msg(LOGLVL_WARN, "NOTIFY_SOCKET %s: %s", path,
-			strerror(errno));
-	close(fd);
+	rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need)
+		log_msg(LOGLVL_WARN,
+			"--max-connections %d may need %llu descriptors; the "
+			"limit is %llu",
+			o->max_connections, (unsigned long long)need,
+			(unsigned long long)rl.rlim_cur);
 }
 
 static int
 setup(struct server *s, int first_fd, int nfds)
 {
-	sigset_t mask;
 	int i;
 
 	s->nls = nfds > 0 ? nfds : 1;
@@ -301,16 +330,11 @@ setup(struct server *s, int first_fd, int nfds)
 		describe_addr(&ss, where, sizeof(where));
 		log_msg(LOGLVL_INFO, "listening on %s", where);
 	}
-	/* Signals arrive as reads; scripts get an empty mask back (spawn). */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	s->sigw.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	s->sigw.fn = on_signal;
 	s->sigw.ctx = s;
-	if (s->sigw.fd == -1 || loop_add(&s->loop, &s->sigw, LOOP_IN) == -1)
+	if (loop_add_signals(&s->loop, &s->sigw) == -1)
 		return -1;
+	fit_fd_limit(s->o);
 	s->resume.fn = resume_accepting;
 	s->resume.ctx = s;
 	set_accepting(s, 1);
@@ -326,6 +350,7 @@ server_run(const struct options *o, int first_fd, int nfds,
 
 	memset(&s, 0, sizeof(s));
 	s.o = o;
+	s.notify_socket = notify_socket;
 	s.sigw.fd = -1;
 	if (loop_init(&s.loop) == -1) {
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
@@ -346,8 +371,6 @@ server_run(const struct options *o, int first_fd, int nfds,
 			status = 1;
 		}
 	}
-	if (status == 0)
-		notify(notify_socket, "STOPPING=1");
 	while (s.slots != NULL) {
 		struct slot *sl = s.slots;
 

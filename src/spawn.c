@@ -96,6 +96,11 @@ spawn_reap(struct child *c)
 	spawn_kill(c);
 	while (waitpid(c->pid, &status, 0) == -1 && errno == EINTR)
 		;
+	/* As PID 1 (a container's entrypoint) the script's orphans are our
+	 * children: reap what is left of its group, just killed.  Otherwise
+	 * this finds nobody (ECHILD) at once. */
+	while (waitpid(-c->pid, NULL, 0) > 0 || errno == EINTR)
+		;
 	if (c->pidfd != -1)
 		close(c->pidfd);
 	c->pidfd = -1;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "statefile.h"
 
 #define MAGIC "HCSTATE1"
@@ -21,15 +22,6 @@ struct record_head {
 	uint32_t n;
 	int32_t ok;
 };
-
-int64_t
-statefile_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint64_t
 fnv(uint64_t h, const void *p, size_t n)
@@ -58,13 +50,12 @@ config_hash(const struct options *o)
 	char **a;
 
 	h = fnv(h, &o->nchecks, sizeof(o->nchecks));
-	h = fnv(h, &o->script_timeout_ms, sizeof(o->script_timeout_ms));
-	h = fnv(h, &o->port_timeout_ms, sizeof(o->port_timeout_ms));
 	for (i = 0; i < o->nchecks; i++) {
 		const struct check_spec *c = &o->checks[i];
 		int type = (int)c->type;
 
 		h = fnv(h, &type, sizeof(type));
+		h = fnv(h, &c->timeout_ms, sizeof(c->timeout_ms));
 		if (c->type == CHECK_SCRIPT)
 			for (a = c->argv; *a != NULL; a++)
 				h = hash_str(h, *a);
@@ -217,7 +208,15 @@ statefile_try_lock(struct statefile *sf)
 void
 statefile_unlock(struct statefile *sf)
 {
+	int fd;
+
 	flock(sf->lockfd, LOCK_UN);
+	/* A flock release makes no inotify event; closing a descriptor open
+	 * for writing does (IN_CLOSE_WRITE).  Without it a follower would
+	 * sleep until it gives up when no new result was renamed in. */
+	fd = open(sf->lockpath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd != -1)
+		close(fd);
 }
 
 static uint64_t
@@ -230,8 +229,7 @@ record_sum(const struct record_head *h, const struct check_result *r)
 }
 
 int
-statefile_write(struct statefile *sf, int64_t finished_ns,
-		const struct verdict *v)
+statefile_write(struct statefile *sf, const struct verdict *v)
 {
 	struct record_head h;
 	uint64_t sum;
@@ -242,7 +240,7 @@ statefile_write(struct statefile *sf, int64_t finished_ns,
 	memcpy(h.magic, MAGIC, sizeof(h.magic));
 	h.config = sf->config;
 	memcpy(h.boot_id, sf->boot_id, sizeof(sf->boot_id));
-	h.finished_ns = finished_ns;
+	h.finished_ns = v->finished_ns;
 	h.n = (uint32_t)v->n;
 	h.ok = v->ok;
 	sum = record_sum(&h, v->results);
@@ -307,7 +305,7 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	if (memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 ||
 	    h.config != sf->config || h.n != nchecks ||
 	    memcmp(h.boot_id, sf->boot_id, sizeof(sf->boot_id)) != 0 ||
-	    record_sum(&h, res) != sum)
+	    h.finished_ns > loop_now_ns() || record_sum(&h, res) != sum)
 		ok = 0;
 	for (i = 0; ok && i < nchecks; i++) {
 		if ((res[i].ok != 0 && res[i].ok != 1) ||
@@ -319,6 +317,7 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 		return -1;
 	}
 	r->finished_ns = h.finished_ns;
+	r->v.finished_ns = h.finished_ns;
 	r->results = res;
 	r->v.ok = h.ok != 0;
 	r->v.n = nchecks;

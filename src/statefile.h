@@ -26,17 +26,16 @@ struct state_result {
 	struct check_result *results; /* v.results points here */
 };
 
-int64_t statefile_now_ns(void);
 /* 0, or -1 with a reason in err: the caller then goes on alone. */
 int statefile_open(struct statefile *sf, const struct options *o, char *err,
 		   size_t errlen);
 void statefile_close(struct statefile *sf);
 /* 1 when this process now holds the lock, 0 when another does, -1 error. */
 int statefile_try_lock(struct statefile *sf);
+/* Unlocks, and wakes the followers' inotify even when no result came. */
 void statefile_unlock(struct statefile *sf);
 /* Replaces the result file atomically; 0 or -1 with errno. */
-int statefile_write(struct statefile *sf, int64_t finished_ns,
-		    const struct verdict *v);
+int statefile_write(struct statefile *sf, const struct verdict *v);
 /* 0 and *r filled (free r->results) when a valid result of our checks is
  * there; -1 when there is none, or it is corrupt, truncated or foreign. */
 int statefile_read(struct statefile *sf, size_t nchecks,
