@@ -434,3 +434,52 @@ fds_clean() {
 	wait_until 10 gone "$hc"
 	grep -q '^OK$' "$T/out"
 }
+
+@test "SIGTERM to a one-shot (--once and --inetd) kills its scripts' groups too" {
+	local mode pid
+	for mode in once inetd; do
+		rm -f "$T/pid"
+		if [ "$mode" = once ]; then
+			bg "$HC" --once --script "sh -c 'echo \$\$ > $T/pid; exec sleep 37'"
+		else
+			# A FIFO held open read-write here: the request is in
+			# it, and its end never comes, so the one-shot is busy
+			# with its script when the signal arrives.
+			mkfifo "$T/fifo"
+			exec 7<>"$T/fifo"
+			printf 'GET / HTTP/1.0\r\n\r\n' >&7
+			bg sh -c 'exec "$@" <&7 7<&-' sh "$HC" --inetd \
+				--script "sh -c 'echo \$\$ > $T/pid; exec sleep 37'"
+		fi
+		pid=$BG_PID
+		wait_until 5 test -s "$T/pid"
+		kill -TERM "$pid"
+		wait_until 5 gone "$pid"
+		[ "$mode" = once ] || exec 7>&-
+		wait_until 5 gone "$(cat "$T/pid")"
+	done
+}
+
+@test "as PID 1 (a container's entrypoint) a script's orphans are reaped, not left as zombies" {
+	command -v unshare >/dev/null || skip "unshare is missing"
+	unshare -p -f --mount-proc true 2>/dev/null || skip "no PID namespace here (needs root)"
+	local i zombies
+	# The checker is PID 1 of a new PID namespace; its scripts leave a
+	# child behind that is reparented to it and killed with the group.
+	local port
+	port=$(free_port)
+	bg unshare -p -f --mount-proc sh -c '
+		exec "$0" --listener "127.0.0.1:$1" --script "sh -c \"sleep 30 & exit 0\"" \
+			2>/dev/null' "$HC" "$port"
+	wait_port "$port"
+	for i in 1 2 3 4 5; do
+		curl -s -o /dev/null "http://127.0.0.1:$port/"
+	done
+	# The server is PID 1 inside; find it outside as the unshare's child.
+	local inner
+	inner=$(cat "/proc/$BG_PID/task/$BG_PID/children")
+	zombies=$(for c in $(cat "/proc/$inner/task/$inner/children" 2>/dev/null); do
+		grep -l '^State:.*Z' "/proc/$c/status" 2>/dev/null
+	done | wc -l)
+	assert_equal "$zombies" 0
+}

@@ -370,3 +370,36 @@ assert_ok_answer() {
 	assert_equal "$(stat -c %a "$f")" 600
 	[ -f "$f.result" ] || [ -n "$(find "$T/rt" -name 'state-*.result')" ]
 }
+
+@test "a leader that unlocks without a new result still wakes its followers at once" {
+	local start ms
+	cat >"$T/slow" <<'EOS'
+#!/bin/sh
+echo run >>"$1"
+sleep 1
+EOS
+	chmod +x "$T/slow"
+	# The leader is a standalone server: it keeps its lock file open, so
+	# no close of it at exit wakes anybody either.
+	local port
+	port=$(free_port)
+	bg "$HC" --listener "127.0.0.1:$port" --singleflight \
+		--lock-file "$T/lock" --script "$T/slow $T/runs" 2>"$T/server.log"
+	wait_port "$port"
+	# A directory where the leader writes its result aside: the write
+	# fails before any file is touched, so no inotify event comes from
+	# it; only the unlock can wake the follower.
+	mkdir "$T/lock.result.tmp.$BG_PID"
+	bg curl -s -o /dev/null "http://127.0.0.1:$port/"
+	wait_until 5 test -s "$T/runs"
+	start=$(date +%s%N)
+	printf 'GET / HTTP/1.0\r\n\r\n' | "$HC" --inetd --singleflight \
+		--lock-file "$T/lock" --script "$T/slow $T/runs" >"$T/answer" 2>"$T/err"
+	ms=$(ms_since "$start")
+	cat "$T/err" >&2
+	assert_equal "$(status_line "$T/answer")" 'HTTP/1.0 200 OK'
+	# Leader's second left plus a run of its own: about 2 s.  Waiting
+	# for the give-up (deadline 5 s + 1 s) would take over 6 s.
+	echo "follower answered in ${ms}ms" >&2
+	[ "$ms" -lt 4500 ]
+}
