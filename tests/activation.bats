@@ -17,19 +17,6 @@ teardown() {
 	common_teardown
 }
 
-# activate OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a free
-# loopback port running CMD; the port in APORT, its messages in $T/sa.log.
-activate() {
-	local try
-	for try in 1 2 3; do
-		APORT=$(free_port)
-		bg systemd-socket-activate -l "127.0.0.1:$APORT" "$@" 2>"$T/sa.log"
-		wait_until 5 grep -q '^Listening on' "$T/sa.log" && return 0
-		echo "activate: try $try failed: $(cat "$T/sa.log")" >&2
-	done
-	return 1
-}
-
 # curl_get: GET http://127.0.0.1:APORT/ with curl; the code in $code, the
 # body in $T/body.
 curl_get() {
@@ -64,7 +51,7 @@ children_exited() {
 }
 
 @test "Accept=yes (-a): healthy answers 200 OK, body exact" {
-	activate -a -- "$HC" --port "$UP"
+	socket_activate -a -- "$HC" --port "$UP"
 	curl_get
 	assert_equal "$code" 200
 	assert_body "$T/body" "OK"
@@ -72,7 +59,7 @@ children_exited() {
 }
 
 @test "Accept=yes (-a): unhealthy answers 504, body exact, exit 0" {
-	activate -a -- "$HC" --port "$UP" --port "$DOWN"
+	socket_activate -a -- "$HC" --port "$UP" --port "$DOWN"
 	curl_get
 	assert_equal "$code" 504
 	assert_body "$T/body" "At least one health check failed"
@@ -80,7 +67,7 @@ children_exited() {
 }
 
 @test "Accept=yes (-a): the whole answer, HTTP/1.0 status line" {
-	activate -a -- "$HC" --port "$UP"
+	socket_activate -a -- "$HC" --port "$UP"
 	printf 'GET / HTTP/1.0\r\n\r\n' | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 	grep -q $'^Content-Type: text/plain; charset=utf-8\r$' "$T/answer"
@@ -92,7 +79,7 @@ children_exited() {
 }
 
 @test "Accept=yes (-a): a client that sends nothing is closed quietly, exit 0" {
-	activate -a -- "$HC" --port "$UP"
+	socket_activate -a -- "$HC" --port "$UP"
 	run python3 "$CLIENT" 127.0.0.1 "$APORT" --no-send --half-close --timeout 5
 	[ "$status" -eq 0 ]
 	assert_equal "$output" ""
@@ -100,7 +87,7 @@ children_exited() {
 }
 
 @test "Accept=yes (-a): scripts see no LISTEN_* and the checker is gone after" {
-	activate -a --fdname=web -- "$HC" --script "$PROBE ppid $T/ppid" --script "$PROBE env $T/env"
+	socket_activate -a --fdname=web -- "$HC" --script "$PROBE ppid $T/ppid" --script "$PROBE env $T/env"
 	curl_get
 	assert_equal "$code" 200
 	[ -s "$T/ppid" ]
@@ -110,7 +97,7 @@ children_exited() {
 }
 
 @test "systemd-socket-activate -a --inetd, checker given --inetd: 200" {
-	activate -a --inetd -- "$HC" --inetd --port "$UP"
+	socket_activate -a --inetd -- "$HC" --inetd --port "$UP"
 	curl_get
 	assert_equal "$code" 200
 	assert_body "$T/body" "OK"
@@ -118,7 +105,7 @@ children_exited() {
 }
 
 @test "systemd-socket-activate -a --inetd, checker given --inetd: 504" {
-	activate -a --inetd -- "$HC" --inetd --port "$DOWN"
+	socket_activate -a --inetd -- "$HC" --inetd --port "$DOWN"
 	curl_get
 	assert_equal "$code" 504
 	assert_body "$T/body" "At least one health check failed"
@@ -126,7 +113,7 @@ children_exited() {
 }
 
 @test "stdin a socket without --inetd: inetd mode chosen by itself" {
-	activate -a --inetd -- "$HC" --port "$UP" --script "$PROBE ppid $T/ppid"
+	socket_activate -a --inetd -- "$HC" --port "$UP" --script "$PROBE ppid $T/ppid"
 	curl_get
 	assert_equal "$code" 200
 	assert_body "$T/body" "OK"
@@ -135,7 +122,7 @@ children_exited() {
 }
 
 @test "stdin a socket without --inetd: 504 when a check fails" {
-	activate -a --inetd -- "$HC" --port "$DOWN"
+	socket_activate -a --inetd -- "$HC" --port "$DOWN"
 	curl_get
 	assert_equal "$code" 504
 	assert_body "$T/body" "At least one health check failed"
@@ -144,7 +131,7 @@ children_exited() {
 
 @test "sequential requests: each answered by a new one-shot that then exits" {
 	local pid
-	activate -a -- "$HC" --port "$UP" --script "$PROBE ppid $T/ppid"
+	socket_activate -a -- "$HC" --port "$UP" --script "$PROBE ppid $T/ppid"
 	for _ in 1 2 3; do
 		curl_get
 		assert_equal "$code" 200
@@ -160,7 +147,7 @@ children_exited() {
 }
 
 @test "sequential requests under -a --inetd, healthy then unhealthy" {
-	activate -a --inetd -- "$HC" --inetd --port "$UP" --script "test -e $T/healthy"
+	socket_activate -a --inetd -- "$HC" --inetd --port "$UP" --script "test -e $T/healthy"
 	touch "$T/healthy"
 	for _ in 1 2; do
 		curl_get
@@ -177,7 +164,7 @@ children_exited() {
 }
 
 @test "HEAD under Accept=yes: headers only" {
-	activate -a -- "$HC" --port "$UP"
+	socket_activate -a -- "$HC" --port "$UP"
 	printf 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n' | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.1 200 OK"
 	assert_equal "$(body "$T/answer")" ""

@@ -119,3 +119,17 @@ ms_since() {
 gone() {
 	! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
+
+# socket_activate OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a
+# free loopback port running CMD; the port in APORT, its messages in
+# $T/sa.log.  A port taken between free_port and the bind is tried again.
+socket_activate() {
+	local try
+	for try in 1 2 3; do
+		APORT=$(free_port)
+		bg systemd-socket-activate -l "127.0.0.1:$APORT" "$@" 2>"$T/sa.log"
+		wait_until 5 grep -q '^Listening on' "$T/sa.log" && return 0
+		echo "socket_activate: try $try failed: $(cat "$T/sa.log")" >&2
+	done
+	return 1
+}

@@ -50,19 +50,6 @@ all_plain() {
 	fi
 }
 
-# activate OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a free
-# loopback port running CMD; the port in APORT, its stderr in $T/sa.log.
-activate() {
-	local try
-	for try in 1 2 3; do
-		APORT=$(free_port)
-		bg systemd-socket-activate -l "127.0.0.1:$APORT" "$@" 2>"$T/sa.log"
-		wait_until 5 grep -q '^Listening on' "$T/sa.log" && return 0
-		echo "activate: try $try failed: $(cat "$T/sa.log")" >&2
-	done
-	return 1
-}
-
 # normalized FILE: the answer with the Date header's value replaced.
 normalized() {
 	sed 's/^Date: .*\r$/Date: X\r/' "$1"
@@ -118,7 +105,7 @@ ends_with() {
 }
 
 @test "info: the peer of a socket is ADDR:PORT" {
-	activate -a -- "$HC" --port "$UP"
+	socket_activate -a -- "$HC" --port "$UP"
 	printf "$REQ" | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 	wait_until 5 grep -q ' verdict ' "$T/sa.log"
@@ -181,7 +168,7 @@ ends_with() {
 }
 
 @test "debug: a connect-and-close on a socket logs the quiet probe with its peer" {
-	activate -a -- "$HC" --port "$UP" --log-level debug
+	socket_activate -a -- "$HC" --port "$UP" --log-level debug
 	run python3 "$CLIENT" 127.0.0.1 "$APORT" --no-send --half-close --timeout 5
 	[ "$status" -eq 0 ]
 	assert_equal "$output" ""
@@ -190,7 +177,7 @@ ends_with() {
 }
 
 @test "stderr is the client's socket (-a --inetd): 200 answer byte-exact" {
-	activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$UP" --script true --log-level debug
+	socket_activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$UP" --script true --log-level debug
 	printf "$REQ" | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 	ends_with "$T/answer" "OK"
@@ -198,7 +185,7 @@ ends_with() {
 }
 
 @test "stderr is the client's socket (-a --inetd): 504 answer byte-exact" {
-	activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$DOWN" --log-level debug
+	socket_activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$DOWN" --log-level debug
 	printf "$REQ" | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
 	ends_with "$T/answer" "At least one health check failed"
@@ -206,7 +193,7 @@ ends_with() {
 }
 
 @test "stderr is the client's socket (-a --inetd): failing script with output" {
-	activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --script "$SCRIPTS/chatty 100 7" --log-level debug
+	socket_activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --script "$SCRIPTS/chatty 100 7" --log-level debug
 	printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.1 504 Gateway Timeout"
 	ends_with "$T/answer" "At least one health check failed"
@@ -215,14 +202,14 @@ ends_with() {
 }
 
 @test "stderr is the client's socket (-a --inetd): a bad request's answer byte-exact" {
-	activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$UP" --log-level debug
+	socket_activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$UP" --log-level debug
 	printf 'BLAH\r\n\r\n' | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.1 400 Bad Request"
 	same_answer 'BLAH\r\n\r\n' "$T/answer" --port "$UP"
 }
 
 @test "stderr is the client's socket (-a --inetd): a quiet probe gets no byte" {
-	activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$UP" --log-level debug
+	socket_activate -a --inetd -- sh -c 'exec "$0" "$@" 2>&1' "$HC" --port "$UP" --log-level debug
 	python3 "$CLIENT" 127.0.0.1 "$APORT" --no-send --half-close --timeout 5 >"$T/answer"
 	[ ! -s "$T/answer" ] || {
 		od -c "$T/answer" >&2
@@ -231,7 +218,7 @@ ends_with() {
 }
 
 @test "stderr is the client's socket (-a, fd 3): 504 answer byte-exact" {
-	activate -a -- sh -c 'exec "$0" "$@" 2>&3' "$HC" --port "$DOWN" --script "$SCRIPTS/chatty 10 1" --log-level debug
+	socket_activate -a -- sh -c 'exec "$0" "$@" 2>&3' "$HC" --port "$DOWN" --script "$SCRIPTS/chatty 10 1" --log-level debug
 	printf "$REQ" | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
 	ends_with "$T/answer" "At least one health check failed"

@@ -62,19 +62,6 @@ all_gone() {
 	done
 }
 
-# activate OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a free
-# loopback port running CMD; the port in APORT, its messages in $T/sa.log.
-activate() {
-	local try
-	for try in 1 2 3; do
-		APORT=$(free_port)
-		bg systemd-socket-activate -l "127.0.0.1:$APORT" "$@" 2>"$T/sa.log"
-		wait_until 5 grep -q '^Listening on' "$T/sa.log" && return 0
-		echo "activate: try $try failed: $(cat "$T/sa.log")" >&2
-	done
-	return 1
-}
-
 # get: an HTTP/1.0 request to APORT, the answer in $T/answer.
 get() {
 	printf 'GET / HTTP/1.0\r\n\r\n' | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
@@ -198,7 +185,7 @@ fds_clean() {
 }
 
 @test "no inherited descriptors under systemd-socket-activate -a --inetd (fds 0, 1)" {
-	activate -a --inetd -- "$HC" --script "$PROBE fds $T/fds"
+	socket_activate -a --inetd -- "$HC" --script "$PROBE fds $T/fds"
 	get
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 	fds_clean "$T/fds"
@@ -206,7 +193,7 @@ fds_clean() {
 }
 
 @test "no inherited descriptors under systemd-socket-activate -a (fd 3)" {
-	activate -a -- "$HC" --script "$PROBE fds $T/fds"
+	socket_activate -a -- "$HC" --script "$PROBE fds $T/fds"
 	get
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 	fds_clean "$T/fds"
@@ -214,7 +201,7 @@ fds_clean() {
 }
 
 @test "LISTEN_* are not in the script's environment, others are" {
-	activate -a -E FOO=bar --fdname=hc -- "$HC" --script "$PROBE env $T/env"
+	socket_activate -a -E FOO=bar --fdname=hc -- "$HC" --script "$PROBE env $T/env"
 	get
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 	cat "$T/env" >&2
