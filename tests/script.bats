@@ -455,7 +455,7 @@ fds_clean() {
 	# child behind that is reparented to it and killed with the group.
 	local port
 	port=$(free_port)
-	bg unshare -p -f --mount-proc sh -c '
+	bg unshare -p -f --mount-proc --kill-child sh -c '
 		exec "$0" --listener "127.0.0.1:$1" --script "sh -c \"sleep 30 & exit 0\"" \
 			2>/dev/null' "$HC" "$port"
 	wait_port "$port"
