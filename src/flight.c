@@ -44,7 +44,7 @@ serve_cached(struct flight *fl, struct flight_wait *w)
 
 	if (statefile_read(&fl->sf, fl->o->nchecks, &w->cached) == -1)
 		return 0;
-	age = w->arrived_ns - w->cached.finished_ns;
+	age = w->arrived_ns - w->cached.v.finished_ns;
 	if (age < 0 || age >= (int64_t)fl->o->cache_ttl_ms * 1000000) {
 		free(w->cached.results);
 		w->cached.results = NULL;
@@ -154,10 +154,10 @@ serve_from_file(struct flight *fl)
 	if (statefile_read(&fl->sf, fl->o->nchecks, &r) == -1)
 		return 0;
 	for (w = fl->waiters; w != NULL; w = w->next)
-		fresh |= w->arrived_ns <= r.finished_ns;
+		fresh |= w->arrived_ns <= r.v.finished_ns;
 	if (fresh) {
 		stop_following(fl);
-		deliver(fl, &r.v, r.finished_ns);
+		deliver(fl, &r.v, r.v.finished_ns);
 	}
 	free(r.results);
 	return fresh;

@@ -316,7 +316,6 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 		free(res);
 		return -1;
 	}
-	r->finished_ns = h.finished_ns;
 	r->v.finished_ns = h.finished_ns;
 	r->results = res;
 	r->v.ok = h.ok != 0;

@@ -21,8 +21,7 @@ struct statefile {
 
 /* The result of one finished run, as the result file holds it. */
 struct state_result {
-	int64_t finished_ns; /* CLOCK_MONOTONIC */
-	struct verdict v;
+	struct verdict v;             /* v.finished_ns: CLOCK_MONOTONIC */
 	struct check_result *results; /* v.results points here */
 };
 

@@ -15,13 +15,6 @@ teardown() {
 	common_teardown
 }
 
-# not CMD...: succeeds when CMD fails (a bare "!" never fails a bats test).
-not() {
-	if "$@"; then
-		return 1
-	fi
-}
-
 # mkscript NAME BODY: an executable sh script $T/NAME running BODY.
 mkscript() {
 	printf '#!/bin/sh\n%s\n' "$2" >"$T/$1"

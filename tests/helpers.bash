@@ -133,3 +133,10 @@ socket_activate() {
 	done
 	return 1
 }
+
+# not CMD...: succeeds when CMD fails (a bare "!" never fails a bats test).
+not() {
+	if "$@"; then
+		return 1
+	fi
+}

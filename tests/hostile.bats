@@ -31,13 +31,6 @@ mkscript() {
 	chmod +x "$T/$1"
 }
 
-# not CMD...: succeeds when CMD fails (a bare "!" never fails a bats test).
-not() {
-	if "$@"; then
-		return 1
-	fi
-}
-
 # tmp_names: what health-checker could leave in /tmp (its private state
 # directory and anything named after it).
 tmp_names() {

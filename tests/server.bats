@@ -60,13 +60,6 @@ assert_answer() {
 	fi
 }
 
-# not CMD...: succeeds when CMD fails (a bare "!" never fails a bats test).
-not() {
-	if "$@"; then
-		return 1
-	fi
-}
-
 lines() { # FILE: its number of lines, 0 when missing
 	if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
 }

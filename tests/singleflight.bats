@@ -14,13 +14,6 @@ teardown() {
 	common_teardown
 }
 
-# not CMD...: succeeds when CMD fails (a bare "!" never fails a bats test).
-not() {
-	if "$@"; then
-		return 1
-	fi
-}
-
 # mkcheck NAME EXIT [SLEEP]: a script $T/NAME that appends a line to
 # $T/runs, sleeps SLEEP seconds (default 0.5) and exits EXIT.
 mkcheck() {
