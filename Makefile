@@ -12,6 +12,8 @@ DESTDIR =
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 DOCDIR = $(PREFIX)/share/doc/health-checker
+# Where --script finds the contrib checks by bare name: ../lib from BINDIR.
+CHECKSDIR = $(PREFIX)/lib/health-checker/checks
 UNITDIR = $(PREFIX)/lib/systemd/system
 
 HC_CPPFLAGS = -D_GNU_SOURCE
@@ -23,11 +25,11 @@ HC_CFLAGS = $(HC_WARN) $(HC_HARDEN)
 HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 
 SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
-	src/http.c src/checks.c src/spawn.c src/serve.c src/server.c \
-	src/flight.c src/statefile.c src/report.c
+	src/http.c src/checks.c src/spawn.c src/reap.c src/lookup.c \
+	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c
 HDR = src/options.h src/words.h src/log.h src/loop.h src/http.h \
-	src/checks.h src/spawn.h src/serve.h src/server.h src/flight.h \
-	src/statefile.h src/report.h
+	src/checks.h src/spawn.h src/reap.h src/lookup.h src/serve.h \
+	src/server.h src/flight.h src/statefile.h src/report.h
 
 all: health-checker
 
@@ -73,7 +75,8 @@ UNITS = units/health-checker.socket units/health-checker@.service \
 # to BINDIR and DOCDIR as they are copied.
 install: health-checker
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/contrib/checks
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/contrib \
+		$(DESTDIR)$(CHECKSDIR)
 	cp health-checker $(DESTDIR)$(BINDIR)/health-checker
 	chmod 755 $(DESTDIR)$(BINDIR)/health-checker
 	cp man/health-checker.8 $(DESTDIR)$(MANDIR)/man8/health-checker.8
@@ -87,8 +90,8 @@ install: health-checker
 			$$f >$$d/$${f##*/} && chmod 644 $$d/$${f##*/} || exit 1; \
 	done
 	for f in $(CHECKS); do \
-		cp $$f $(DESTDIR)$(DOCDIR)/contrib/checks/ && \
-		chmod 755 $(DESTDIR)$(DOCDIR)/contrib/checks/$${f##*/} || exit 1; \
+		cp $$f $(DESTDIR)$(CHECKSDIR)/ && \
+		chmod 755 $(DESTDIR)$(CHECKSDIR)/$${f##*/} || exit 1; \
 	done
 	cp README.md $(DESTDIR)$(DOCDIR)/README.md
 
@@ -98,7 +101,8 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/health-checker.socket \
 		$(DESTDIR)$(UNITDIR)/health-checker@.service \
 		$(DESTDIR)$(UNITDIR)/health-checker.service
-	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CHECKSDIR)
+	-rmdir $(DESTDIR)$(PREFIX)/lib/health-checker
 
 clean:
 	rm -f health-checker health-checker-asan tests/listen tests/bench/ref-server \

@@ -9,6 +9,7 @@
 #include "checks.h"
 #include "http.h"
 #include "log.h"
+#include "lookup.h"
 #include "spawn.h"
 
 #define OUTPUT_KEEP 4096
@@ -24,6 +25,8 @@ struct probe {
 	struct check_result *res;
 	struct timer deadline;
 	int finished;
+	/* CHECK_TCP, CHECK_HTTP given a name: its lookup, while it lasts */
+	struct lookup *lookup;
 	/* CHECK_TCP, CHECK_HTTP, CHECK_UNIX: a connect per address */
 	struct watch *socks;
 	size_t nsocks;
@@ -34,7 +37,8 @@ struct probe {
 	size_t sent, got;
 	/* CHECK_SCRIPT */
 	struct child child;
-	int spawned;
+	int spawned; /* a process of ours still to let go of */
+	int ran;     /* a process was made: its output is for the log */
 	struct watch exitw, outw;
 	struct timer exitpoll; /* no pidfd: look for the exit now and then */
 	char out[OUTPUT_KEEP];
@@ -43,6 +47,7 @@ struct probe {
 
 struct check_run {
 	struct loop *loop;
+	const struct check_env *env;
 	const struct options *o;
 	int64_t started;
 	size_t pending;
@@ -86,6 +91,15 @@ errno_reason(int err)
 	}
 }
 
+/* Our own shortage, not the service's: such a failure must not pass for
+ * an unhealthy answer. */
+static int
+errno_is_ours(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	       err == ENOBUFS;
+}
+
 /* A script's output as one log-safe, quoted line. */
 static void
 escape_output(const char *in, size_t n, char *out, size_t cap)
@@ -118,12 +132,35 @@ run_done(struct timer *t)
 	size_t i;
 
 	v.ok = 1;
+	v.ours = 0;
 	v.n = run->o->nchecks;
 	v.results = run->results;
 	v.finished_ns = run->finished_ns;
-	for (i = 0; i < v.n; i++)
+	for (i = 0; i < v.n; i++) {
 		v.ok &= run->results[i].ok;
+		v.ours |= run->results[i].ours;
+	}
 	run->done(run->ctx, &v);
+}
+
+/* Out of the epoll set before the close: a child forked a moment ago may
+ * still hold a copy, and a close would then leave it there.  A TCP socket
+ * closes with a reset, as HAProxy's checks do: a FIN would leave it in
+ * TIME_WAIT for a minute, and a flood of requests would use up the host's
+ * ephemeral ports (for its own services too). */
+static void
+close_sock(struct probe *p, struct watch *w)
+{
+	static const struct linger reset = {1, 0};
+
+	if (w->fd == -1)
+		return;
+	loop_del(p->run->loop, w);
+	if (p->spec->type != CHECK_UNIX)
+		setsockopt(w->fd, SOL_SOCKET, SO_LINGER, &reset,
+			   sizeof(reset));
+	close(w->fd);
+	w->fd = -1;
 }
 
 static void
@@ -131,19 +168,34 @@ tcp_close_all(struct probe *p)
 {
 	size_t i;
 
-	for (i = 0; i < p->nsocks; i++) {
-		if (p->socks[i].fd == -1)
-			continue;
-		/* Our own socket, never shared: close() leaves epoll too. */
-		loop_forget(p->run->loop, &p->socks[i]);
-		close(p->socks[i].fd);
-		p->socks[i].fd = -1;
-	}
+	for (i = 0; i < p->nsocks; i++)
+		close_sock(p, &p->socks[i]);
 	p->inflight = 0;
+	lookup_cancel(p->lookup);
+	p->lookup = NULL;
 }
+
+static void finish_as(struct probe *p, int ok, int ours, const char *reason);
 
 static void
 finish(struct probe *p, int ok, const char *reason)
+{
+	finish_as(p, ok, 0, reason);
+}
+
+/* A failure for errno err, marked ours when it is our own shortage. */
+static void
+finish_errno(struct probe *p, const char *what, int err)
+{
+	char reason[CHECK_REASON_MAX];
+
+	snprintf(reason, sizeof(reason), "%s%s%s", what, *what ? ": " : "",
+		 strerror(err));
+	finish_as(p, 0, errno_is_ours(err), reason);
+}
+
+static void
+finish_as(struct probe *p, int ok, int ours, const char *reason)
 {
 	struct check_run *run = p->run;
 	char output[OUTPUT_KEEP * 4 + 1]; /* every byte may take 4 */
@@ -155,13 +207,14 @@ finish(struct probe *p, int ok, const char *reason)
 	if (p->spec->type != CHECK_SCRIPT)
 		tcp_close_all(p);
 	p->res->ok = ok;
+	p->res->ours = !ok && ours;
 	p->res->ms = (int)(loop_now() - run->started);
 	snprintf(p->res->reason, sizeof(p->res->reason), "%s",
 		 ok ? "" : reason);
 	if (ok) {
 		log_msg(LOGLVL_INFO, "check %s %s ok %dms",
 			type_names[p->spec->type], p->spec->target, p->res->ms);
-	} else if (p->spec->type == CHECK_SCRIPT && p->spawned) {
+	} else if (p->spec->type == CHECK_SCRIPT && p->ran) {
 		escape_output(p->out, p->outlen, output, sizeof(output));
 		log_msg(LOGLVL_WARN,
 			"check script %s fail %dms %s output \"%s\"",
@@ -248,17 +301,15 @@ connected(struct probe *p, struct watch *w)
 	for (i = 0; i < p->nsocks; i++) {
 		struct watch *o = &p->socks[i];
 
-		loop_del(p->run->loop, o);
-		if (o != w && o->fd != -1) {
-			close(o->fd);
-			o->fd = -1;
-		}
+		if (o != w)
+			close_sock(p, o);
 	}
+	loop_del(p->run->loop, w);
 	p->inflight = 1;
 	p->head = malloc(HTTP_HEAD_MAX);
 	w->fn = http_io;
 	if (p->head == NULL || loop_add(p->run->loop, w, LOOP_OUT) == -1)
-		finish(p, 0, strerror(errno));
+		finish_errno(p, "", p->head == NULL ? ENOMEM : errno);
 }
 
 static void
@@ -278,47 +329,51 @@ tcp_ready(struct watch *w, unsigned events)
 	if (err == 0)
 		err = ECONNREFUSED;
 	p->err = err;
-	loop_forget(p->run->loop, w);
+	loop_del(p->run->loop, w);
 	close(w->fd);
 	w->fd = -1;
 	if (--p->inflight == 0)
-		finish(p, 0, errno_reason(err));
+		finish_as(p, 0, errno_is_ours(err), errno_reason(err));
 }
+
+static void script_timed_out(struct probe *p);
 
 static void
 timed_out(struct timer *t)
 {
 	struct probe *p = t->ctx;
+	char reason[CHECK_REASON_MAX];
 
 	if (p->spec->type == CHECK_SCRIPT) {
-		spawn_kill(&p->child);
-		/* Leave the rest to script_exited(), now just a reap. */
-		p->exitw.fn(&p->exitw, LOOP_IN);
-		return;
+		script_timed_out(p);
+	} else if (p->lookup != NULL) {
+		snprintf(reason, sizeof(reason), "resolve %s: timed out",
+			 p->spec->host);
+		finish(p, 0, reason);
+	} else {
+		finish(p, 0, "timed out");
 	}
-	finish(p, 0, "timed out");
 }
 
+/* A connect to every address at once: passes on the first that accepts. */
 static void
-tcp_start(struct probe *p)
+connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 {
-	const struct check_spec *s = p->spec;
 	size_t i;
 
-	p->socks = calloc(s->naddrs, sizeof(*p->socks));
+	p->socks = calloc(n, sizeof(*p->socks));
 	if (p->socks == NULL) {
-		finish(p, 0, strerror(errno));
+		finish_errno(p, "", ENOMEM);
 		return;
 	}
-	p->nsocks = s->naddrs;
+	p->nsocks = n;
 	for (i = 0; i < p->nsocks; i++)
 		p->socks[i].fd =
 			-1; /* not 0: in inetd mode that is the client */
 	p->err = ECONNREFUSED;
-	/* Every address at once: passes on the first that accepts. */
-	for (i = 0; i < s->naddrs; i++) {
+	for (i = 0; i < n; i++) {
 		struct watch *w = &p->socks[i];
-		const struct sockaddr_any *a = &s->addrs[i];
+		const struct sockaddr_any *a = &addrs[i];
 
 		w->ctx = p;
 		w->fn = tcp_ready;
@@ -344,7 +399,43 @@ tcp_start(struct probe *p)
 		p->inflight++;
 	}
 	if (p->inflight == 0)
-		finish(p, 0, errno_reason(p->err));
+		finish_as(p, 0, errno_is_ours(p->err), errno_reason(p->err));
+}
+
+static void
+resolved(void *ctx, const struct sockaddr_any *addrs, size_t n,
+	 const char *err)
+{
+	struct probe *p = ctx;
+	char reason[CHECK_REASON_MAX];
+
+	p->lookup = NULL;
+	if (err != NULL) {
+		snprintf(reason, sizeof(reason), "resolve %s: %s",
+			 p->spec->host, err);
+		finish(p, 0, reason);
+		return;
+	}
+	connect_all(p, addrs, n);
+}
+
+static void
+tcp_start(struct probe *p)
+{
+	const struct check_spec *s = p->spec;
+	char what[CHECK_REASON_MAX];
+
+	if (s->host == NULL) {
+		connect_all(p, s->addrs, s->naddrs);
+		return;
+	}
+	/* Looked up at every run, within this check's deadline. */
+	p->lookup = lookup_start(p->run->loop, p->run->env->reaper, s->host,
+				 s->port, AF_UNSPEC, resolved, p);
+	if (p->lookup == NULL) {
+		snprintf(what, sizeof(what), "resolve %s", s->host);
+		finish_errno(p, what, errno);
+	}
 }
 
 /* Reads what the pipe holds now, at most OUTPUT_SLICE; keeps the first
@@ -416,12 +507,26 @@ poll_exit(struct timer *t)
 		timer_arm(p->run->loop, t, loop_now() + EXIT_POLL_MS);
 }
 
+/* The script is gone (or never will be, as far as we wait): its watches
+ * and pipe closed, and the process reaped now or handed to the reaper. */
+static void
+let_go(struct probe *p)
+{
+	int status;
+
+	close_output(p);
+	stop_exit_watch(p);
+	if (!spawn_reap(&p->child, &status))
+		reaper_adopt(p->run->env->reaper, p->child.pid);
+	p->spawned = 0;
+}
+
 static void
 script_exited(struct watch *w, unsigned events)
 {
 	struct probe *p = w->ctx;
 	char reason[CHECK_REASON_MAX];
-	int status, killed = !p->deadline.armed;
+	int status, err, killed = !p->deadline.armed;
 
 	(void)events;
 	/* Whatever it wrote before exiting is in the pipe now; a grandchild
@@ -430,9 +535,21 @@ script_exited(struct watch *w, unsigned events)
 		drain_output(p);
 	close_output(p);
 	stop_exit_watch(p);
-	status = spawn_reap(&p->child);
+	err = spawn_exec_error(&p->child);
+	/* It has exited: the reap does not wait. */
+	if (!spawn_reap(&p->child, &status)) {
+		reaper_adopt(p->run->env->reaper, p->child.pid);
+		status = -1;
+	}
+	reaper_adopt_group(p->run->env->reaper, p->child.pid);
+	p->spawned = 0;
 	if (killed)
 		snprintf(reason, sizeof(reason), "timed out");
+	else if (err != 0)
+		snprintf(reason, sizeof(reason), "cannot execute: %s",
+			 strerror(err));
+	else if (status == -1)
+		snprintf(reason, sizeof(reason), "exit status lost");
 	else if (WIFEXITED(status))
 		snprintf(reason, sizeof(reason), "exit %d",
 			 WEXITSTATUS(status));
@@ -441,26 +558,42 @@ script_exited(struct watch *w, unsigned events)
 			 WTERMSIG(status));
 	else
 		snprintf(reason, sizeof(reason), "wait status %d", status);
-	finish(p, !killed && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	finish(p,
+	       !killed && err == 0 && status != -1 && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 0,
 	       reason);
-	p->spawned = 0;
+}
+
+/* The deadline: the group is killed, and the answer does not wait for it
+ * to go.  A script held in uninterruptible sleep (a hung disk or NFS
+ * mount) outlives SIGKILL until the I/O ends; the reaper gets it then. */
+static void
+script_timed_out(struct probe *p)
+{
+	spawn_kill(&p->child);
+	if (spawn_exited(&p->child)) {
+		script_exited(&p->exitw, LOOP_IN);
+		return;
+	}
+	/* What it wrote so far is for the log. */
+	if (p->child.outfd != -1)
+		drain_output(p);
+	let_go(p);
+	finish(p, 0, "timed out");
 }
 
 static void
 script_start(struct probe *p)
 {
-	char reason[CHECK_REASON_MAX];
 	int err;
 
-	p->child.outfd = p->child.pidfd = -1;
-	err = spawn_start(p->spec->argv, &p->child);
+	p->child.outfd = p->child.pidfd = p->child.errfd = -1;
+	err = spawn_start(p->spec->argv, p->run->env->nofile, &p->child);
 	if (err != 0) {
-		snprintf(reason, sizeof(reason), "cannot execute: %s",
-			 strerror(err));
-		finish(p, 0, reason);
+		finish_errno(p, "cannot execute", err);
 		return;
 	}
-	p->spawned = 1;
+	p->spawned = p->ran = 1;
 	p->exitw.fd = p->child.pidfd;
 	p->exitw.fn = script_exited;
 	p->exitw.ctx = p;
@@ -476,19 +609,36 @@ script_start(struct probe *p)
 	     loop_add(p->run->loop, &p->exitw, LOOP_IN) == -1) ||
 	    loop_add(p->run->loop, &p->outw, LOOP_IN) == -1) {
 		err = errno;
-		stop_exit_watch(p);
-		close_output(p);
-		spawn_reap(&p->child);
-		p->spawned = 0;
-		snprintf(reason, sizeof(reason), "%s", strerror(err));
-		finish(p, 0, reason);
+		spawn_kill(&p->child);
+		let_go(p);
+		finish_errno(p, "", err);
 	}
 }
 
+size_t
+check_run_fds(const struct options *o)
+{
+	/* Creating a pipe or a socket briefly holds one more. */
+	size_t i, n = 2;
+
+	for (i = 0; i < o->nchecks; i++) {
+		const struct check_spec *c = &o->checks[i];
+
+		if (c->type == CHECK_SCRIPT)
+			n += 3; /* output pipe, exec error pipe, pidfd */
+		else if (c->host != NULL)
+			n += LOOKUP_MAX_ADDRS;
+		else
+			n += c->naddrs;
+	}
+	return n;
+}
+
 struct check_run *
-check_run_start(struct loop *loop, const struct options *o,
+check_run_start(const struct check_env *env, const struct options *o,
 		void (*done)(void *ctx, const struct verdict *v), void *ctx)
 {
+	struct loop *loop = env->loop;
 	struct check_run *run;
 	size_t i;
 
@@ -501,6 +651,7 @@ check_run_start(struct loop *loop, const struct options *o,
 		return NULL;
 	}
 	run->loop = loop;
+	run->env = env;
 	run->o = o;
 	run->done = done;
 	run->ctx = ctx;
@@ -542,9 +693,8 @@ check_run_free(struct check_run *run)
 			free(p->socks);
 			free(p->head);
 		} else if (p->spawned) {
-			close_output(p);
-			stop_exit_watch(p);
-			spawn_reap(&p->child);
+			spawn_kill(&p->child);
+			let_go(p);
 		}
 	}
 	timer_cancel(run->loop, &run->done_timer);

@@ -8,6 +8,7 @@
 
 #include "loop.h"
 #include "options.h"
+#include "reap.h"
 
 #define CHECK_REASON_MAX 96
 
@@ -15,14 +16,25 @@
 struct check_result {
 	int ok;
 	int ms;
+	/* Failed for want of our own descriptors or memory: says nothing
+	 * about the service, and must never pass for its failure. */
+	int ours;
 	char reason[CHECK_REASON_MAX]; /* why it failed; "" when ok */
 };
 
 struct verdict {
 	int ok;
+	int ours; /* some check could not be run (see check_result.ours) */
 	size_t n;
 	const struct check_result *results; /* one per options check */
 	int64_t finished_ns; /* CLOCK_MONOTONIC, when the last check ended */
+};
+
+/* What runs need from the process around them. */
+struct check_env {
+	struct loop *loop;
+	struct reaper *reaper;  /* takes children that outlive their run */
+	unsigned long nofile; /* the descriptor limit scripts get; 0: ours */
 };
 
 struct check_run;
@@ -30,8 +42,11 @@ struct check_run;
 /* done() is called once, from the loop (never from within start), when
  * every check has its result.  NULL when out of memory. */
 struct check_run *
-check_run_start(struct loop *loop, const struct options *o,
+check_run_start(const struct check_env *env, const struct options *o,
 		void (*done)(void *ctx, const struct verdict *v), void *ctx);
+/* The most descriptors one run can hold at once: what admitting a run
+ * costs. */
+size_t check_run_fds(const struct options *o);
 /* Stops what still runs (scripts killed and reaped) and frees the run. */
 void check_run_free(struct check_run *run);
 const char *check_type_name(enum check_type type);

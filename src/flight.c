@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define OVERDUE_MS 1000
 
 static void begin(struct flight *fl);
+static void start_own(struct flight *fl, struct flight_wait *w);
 
 static void
 no_run(struct timer *t)
@@ -20,7 +22,17 @@ no_run(struct timer *t)
 	struct flight_wait *w = t->ctx;
 
 	w->fl = NULL;
+	errno = w->err;
 	w->fn(w, NULL);
+}
+
+/* Answers w from the loop with "no run": errno err. */
+static void
+answer_no_run(struct flight *fl, struct flight_wait *w, int err)
+{
+	w->err = err;
+	w->soon.fn = no_run;
+	timer_arm(fl->loop, &w->soon, 0);
 }
 
 static void
@@ -92,13 +104,47 @@ stop_following(struct flight *fl)
 	}
 }
 
+static void
+note_save(struct flight *fl, int failed, int err)
+{
+	if (failed && !fl->save_failing)
+		log_msg(LOGLVL_WARN,
+			"state file %s: %s; runs are not shared until it can "
+			"be written",
+			fl->sf.resultpath, strerror(err));
+	else if (!failed && fl->save_failing)
+		log_msg(LOGLVL_INFO, "state file %s: written again",
+			fl->sf.resultpath);
+	fl->save_failing = failed;
+}
+
 /* The result for singleflight followers and the cache, in any process. */
 static void
 save(struct flight *fl, const struct verdict *v)
 {
-	if (fl->shared && statefile_write(&fl->sf, v) == -1)
-		log_msg(LOGLVL_WARN, "state file %s: %s", fl->sf.resultpath,
-			strerror(errno));
+	if (!fl->shared)
+		return;
+	if (statefile_write(&fl->sf, v) == -1)
+		note_save(fl, 1, errno);
+	else
+		note_save(fl, 0, 0);
+}
+
+/* A run has ended: the next queued request may start its own. */
+static void
+run_ended(struct flight *fl)
+{
+	fl->runs--;
+	while (fl->queue != NULL && fl->runs < fl->max_runs) {
+		struct flight_wait *w = fl->queue;
+
+		fl->queue = w->next;
+		if (fl->queue == NULL)
+			fl->queue_tail = NULL;
+		w->next = NULL;
+		w->queued = 0;
+		start_own(fl, w);
+	}
 }
 
 static void
@@ -107,6 +153,8 @@ led_done(void *ctx, const struct verdict *v)
 	struct flight *fl = ctx;
 	struct check_run *run = fl->run;
 
+	/* Written even without the lock: followers of a holder that is
+	 * stopped or stuck are woken by it. */
 	save(fl, v);
 	if (fl->locked)
 		statefile_unlock(&fl->sf);
@@ -117,6 +165,7 @@ led_done(void *ctx, const struct verdict *v)
 	 * stay, for a run of their own. */
 	deliver(fl, v, v->finished_ns);
 	check_run_free(run);
+	run_ended(fl);
 	if (fl->waiters != NULL)
 		begin(fl);
 }
@@ -124,11 +173,21 @@ led_done(void *ctx, const struct verdict *v)
 static void
 lead(struct flight *fl, int locked)
 {
+	/* A result that could not be written would keep every follower
+	 * waiting for this run, one run after another: found out now, the
+	 * lock goes at once and they run their own, side by side. */
+	if (locked && statefile_prepare(&fl->sf) == -1) {
+		note_save(fl, 1, errno);
+		statefile_unlock(&fl->sf);
+		locked = 0;
+	}
 	fl->state = FLIGHT_LEADING;
 	fl->locked = locked;
-	fl->run = check_run_start(fl->loop, fl->o, led_done, fl);
-	if (fl->run != NULL)
+	fl->run = check_run_start(fl->env, fl->o, led_done, fl);
+	if (fl->run != NULL) {
+		fl->runs++;
 		return;
+	}
 	if (locked)
 		statefile_unlock(&fl->sf);
 	fl->locked = 0;
@@ -137,8 +196,7 @@ lead(struct flight *fl, int locked)
 		struct flight_wait *w = fl->waiters;
 
 		fl->waiters = w->next;
-		w->soon.fn = no_run;
-		timer_arm(fl->loop, &w->soon, 0);
+		answer_no_run(fl, w, ENOMEM);
 	}
 }
 
@@ -219,6 +277,12 @@ on_give_up(struct timer *t)
 	lead(fl, 0);
 }
 
+static int
+overdue_ms(const struct flight *fl)
+{
+	return options_max_check_ms(fl->o) + OVERDUE_MS;
+}
+
 static void
 follow(struct flight *fl)
 {
@@ -235,8 +299,7 @@ follow(struct flight *fl)
 	/* The watch is in place before this first look, so a run that ends
 	 * between the lock attempt and now is not missed. */
 	timer_arm(fl->loop, &fl->recheck, 0);
-	timer_arm(fl->loop, &fl->give_up,
-		  loop_now() + options_max_check_ms(fl->o) + OVERDUE_MS);
+	timer_arm(fl->loop, &fl->give_up, loop_now() + overdue_ms(fl));
 }
 
 static void
@@ -249,21 +312,31 @@ begin(struct flight *fl)
 		return;
 	}
 	lk = statefile_try_lock(&fl->sf);
-	if (lk == 0)
-		follow(fl);
-	else
+	if (lk != 0) {
 		lead(fl, lk == 1);
+	} else if (statefile_holder_overdue(&fl->sf, overdue_ms(fl))) {
+		/* A holder stopped (SIGSTOP) or stuck costs one request the
+		 * wait at most: whoever comes later runs at once. */
+		log_msg(LOGLVL_DEBUG, "singleflight: the lock holder is "
+				      "overdue; running the checks here");
+		lead(fl, 0);
+	} else {
+		follow(fl);
+	}
 }
 
 void
-flight_init(struct flight *fl, struct loop *loop, const struct options *o)
+flight_init(struct flight *fl, const struct check_env *env,
+	    const struct options *o)
 {
 	char err[512];
 
 	memset(fl, 0, sizeof(*fl));
-	fl->loop = loop;
+	fl->loop = env->loop;
+	fl->env = env;
 	fl->o = o;
-	fl->sf.lockfd = fl->sf.notifyfd = -1;
+	fl->max_runs = INT_MAX;
+	fl->sf.lockfd = fl->sf.notifyfd = fl->sf.tmpfd = -1;
 	fl->notify.fd = -1;
 	fl->notify.fn = on_notify;
 	fl->notify.ctx = fl;
@@ -279,6 +352,12 @@ flight_init(struct flight *fl, struct loop *loop, const struct options *o)
 		log_msg(LOGLVL_WARN,
 			"%s: %s; sharing runs within this process only",
 			o->singleflight ? "singleflight" : "cache", err);
+}
+
+void
+flight_set_max_runs(struct flight *fl, int n)
+{
+	fl->max_runs = n;
 }
 
 void
@@ -300,13 +379,25 @@ static void
 own_done(void *ctx, const struct verdict *v)
 {
 	struct flight_wait *w = ctx;
+	struct flight *fl = w->fl;
 	struct check_run *run = w->own;
 
 	w->own = NULL;
-	save(w->fl, v);
+	save(fl, v);
 	w->fl = NULL;
 	w->fn(w, v);
 	check_run_free(run);
+	run_ended(fl);
+}
+
+static void
+start_own(struct flight *fl, struct flight_wait *w)
+{
+	w->own = check_run_start(fl->env, fl->o, own_done, w);
+	if (w->own == NULL)
+		answer_no_run(fl, w, ENOMEM);
+	else
+		fl->runs++;
 }
 
 void
@@ -315,18 +406,30 @@ flight_join(struct flight *fl, struct flight_wait *w)
 	w->fl = fl;
 	w->own = NULL;
 	w->next = NULL;
+	w->queued = 0;
 	w->arrived_ns = loop_now_ns();
 	w->soon.ctx = w;
 	w->soon.armed = 0;
 	w->cached.results = NULL;
 	if (fl->o->cache_ttl_ms > 0 && fl->shared && serve_cached(fl, w))
 		return;
+	if (fl->max_runs == 0) {
+		answer_no_run(fl, w, EMFILE);
+		return;
+	}
 	if (!fl->o->singleflight) {
-		w->own = check_run_start(fl->loop, fl->o, own_done, w);
-		if (w->own == NULL) {
-			w->soon.fn = no_run;
-			timer_arm(fl->loop, &w->soon, 0);
+		if (fl->runs < fl->max_runs) {
+			start_own(fl, w);
+			return;
 		}
+		/* Its turn comes when a run ends, within that run's
+		 * deadline. */
+		w->queued = 1;
+		if (fl->queue_tail != NULL)
+			fl->queue_tail->next = w;
+		else
+			fl->queue = w;
+		fl->queue_tail = w;
 		return;
 	}
 	w->next = fl->waiters;
@@ -339,7 +442,7 @@ void
 flight_cancel(struct flight_wait *w)
 {
 	struct flight *fl = w->fl;
-	struct flight_wait **pp;
+	struct flight_wait **pp, *prev = NULL;
 
 	if (fl == NULL)
 		return;
@@ -349,6 +452,22 @@ flight_cancel(struct flight_wait *w)
 	if (w->own != NULL) {
 		check_run_free(w->own);
 		w->own = NULL;
+		w->fl = NULL;
+		run_ended(fl);
+		return;
+	}
+	if (w->queued) {
+		for (pp = &fl->queue; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+			if (*pp == w) {
+				*pp = w->next;
+				if (fl->queue_tail == w)
+					fl->queue_tail = prev;
+				break;
+			}
+		}
+		w->queued = 0;
+		w->fl = NULL;
+		return;
 	}
 	for (pp = &fl->waiters; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == w) {

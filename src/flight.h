@@ -13,7 +13,8 @@
 
 struct flight_wait {
 	/* Called once from the loop; v is valid during the call only.  v is
-	 * NULL when no run could be started (out of memory or descriptors). */
+	 * NULL when no run could be started (out of memory or descriptors:
+	 * errno says which). */
 	void (*fn)(struct flight_wait *w, const struct verdict *v);
 	void *ctx;
 	/* private */
@@ -21,6 +22,8 @@ struct flight_wait {
 	struct check_run *own;
 	int64_t arrived_ns;
 	struct flight_wait *next;
+	int queued; /* waiting for a run to end before its own can start */
+	int err;    /* why there is no run, for fn's errno */
 	struct timer soon; /* answers from the loop: no run, or a cached one */
 	struct state_result cached;
 };
@@ -33,7 +36,13 @@ enum flight_state {
 
 struct flight {
 	struct loop *loop;
+	const struct check_env *env;
 	const struct options *o;
+	/* Runs of this process at once, and how many the descriptors allow:
+	 * a request over the limit waits in queue for a run to end. */
+	int runs, max_runs;
+	struct flight_wait *queue, *queue_tail;
+	int save_failing; /* said once, not at every run */
 	enum flight_state state;
 	struct check_run *run;
 	int locked;
@@ -46,7 +55,11 @@ struct flight {
 	struct timer give_up; /* FOLLOWING: the other run is overdue */
 };
 
-void flight_init(struct flight *fl, struct loop *loop, const struct options *o);
+void flight_init(struct flight *fl, const struct check_env *env,
+		 const struct options *o);
+/* At most n runs at once (default: no limit); 0: none can be afforded,
+ * and every request is answered at once with v NULL, errno EMFILE. */
+void flight_set_max_runs(struct flight *fl, int n);
 void flight_close(struct flight *fl);
 /* w->fn and w->ctx set by the caller. */
 void flight_join(struct flight *fl, struct flight_wait *w);

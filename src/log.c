@@ -1,21 +1,39 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
+/* Room for 4 KiB of escaped script output, and the prefixes. */
+#define LINE_MAX_BYTES 24576
+#define SYSLOG_PATH "/dev/log"
+
 enum sink { SINK_STDERR, SINK_JOURNAL, SINK_SYSLOG };
 
-/* The only globals besides signal flags: where log lines go and how many. */
+/* The only globals besides signal flags: where log lines go, how many, and
+ * what could not be written yet.  Writes never block: a reader that stops
+ * reading costs lines, never an answer. */
 static enum sink sink = SINK_STDERR;
 static enum log_level threshold = LOGLVL_INFO;
+static int out_fd = STDERR_FILENO; /* -1: syslog not connected yet */
+static int out_socket;             /* send() with MSG_DONTWAIT */
+static int out_nonblock;           /* else poll() before each write */
+static int syslog_stream;          /* /dev/log is a stream socket */
+static unsigned long dropped;      /* lines lost since the last one out */
+static char pending[LINE_MAX_BYTES + 128]; /* the rest of a line half out */
+static size_t pending_len, pending_off;
 
 static const char *const level_names[] = {
 	[LOGLVL_PANIC] = "panic", [LOGLVL_FATAL] = "fatal",
@@ -60,6 +78,28 @@ is_connection(const struct stat *err)
 	return 0;
 }
 
+/* A pipe or a terminal on fd 2: a description of our own, opened anew and
+ * non-blocking, so that others who share fd 2's (a shell, a supervisor)
+ * keep theirs blocking. */
+static void
+open_stderr(const struct stat *st)
+{
+	int fd;
+
+	if (S_ISSOCK(st->st_mode)) {
+		out_socket = 1;
+		return;
+	}
+	if (!S_ISFIFO(st->st_mode) && !S_ISCHR(st->st_mode))
+		return; /* a file: never EAGAIN */
+	fd = open("/proc/self/fd/2",
+		  O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		return; /* no /proc: poll() before each write then */
+	out_fd = fd;
+	out_nonblock = 1;
+}
+
 void
 log_open(void)
 {
@@ -70,6 +110,7 @@ log_open(void)
 		sink = SINK_SYSLOG;
 	} else if (journal_is_stderr(&st)) {
 		sink = SINK_JOURNAL;
+		out_socket = S_ISSOCK(st.st_mode);
 	} else if (S_ISSOCK(st.st_mode) && is_connection(&st)) {
 		/* inetd, xinetd and Accept=yes units without a journal hand
 		 * the client's socket on fd 2: a log byte there would reach
@@ -77,9 +118,179 @@ log_open(void)
 		sink = SINK_SYSLOG;
 	} else {
 		sink = SINK_STDERR;
+		open_stderr(&st);
 	}
-	if (sink == SINK_SYSLOG)
-		openlog("health-checker", LOG_PID, LOG_DAEMON);
+	if (sink == SINK_SYSLOG) {
+		out_fd = -1;
+		out_socket = 1;
+	}
+}
+
+/* syslog(3) would block in send() when the daemon stops reading: our own
+ * client, on a non-blocking socket. */
+static int
+syslog_connect(void)
+{
+	struct sockaddr_un sun;
+	int type;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, SYSLOG_PATH, sizeof(SYSLOG_PATH));
+	for (type = SOCK_DGRAM;; type = SOCK_STREAM) {
+		int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				0);
+
+		if (fd == -1)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			out_fd = fd;
+			syslog_stream = type == SOCK_STREAM;
+			return 0;
+		}
+		close(fd);
+		if (errno != EPROTOTYPE || type == SOCK_STREAM)
+			return -1;
+	}
+}
+
+/* One attempt, never blocking: bytes written, or -1 with errno. */
+static ssize_t
+sink_write(const char *p, size_t n)
+{
+	struct pollfd pfd;
+	ssize_t w;
+
+	if (sink == SINK_SYSLOG && out_fd == -1 && syslog_connect() == -1)
+		return -1;
+	if (out_socket) {
+		w = send(out_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w == -1 && sink == SINK_SYSLOG &&
+		    (errno == ECONNREFUSED || errno == ENOTCONN)) {
+			/* The daemon restarted: once more, anew. */
+			close(out_fd);
+			out_fd = -1;
+			if (syslog_connect() == 0)
+				w = send(out_fd, p, n,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
+		return w;
+	}
+	if (!out_nonblock) {
+		pfd.fd = out_fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 0) != 1) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+	return write(out_fd, p, n);
+}
+
+/* Out with the rest of a line begun earlier; 0 once nothing is left. */
+static int
+flush_pending(void)
+{
+	while (pending_off < pending_len) {
+		ssize_t n = sink_write(pending + pending_off,
+				       pending_len - pending_off);
+
+		if (n <= 0)
+			return -1;
+		pending_off += (size_t)n;
+	}
+	pending_len = pending_off = 0;
+	return 0;
+}
+
+/* One whole line, or nothing but a count; a line half written is finished
+ * before any other. */
+static int
+emit(const char *line, size_t len)
+{
+	ssize_t n;
+
+	if (flush_pending() == -1)
+		return -1;
+	n = sink_write(line, len);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n <= 0)
+		return -1;
+	pending_len = len - (size_t)n;
+	pending_off = 0;
+	memcpy(pending, line + n, pending_len);
+	return 0;
+}
+
+/* The line as the sink wants it: time and level for a terminal or file,
+ * the <N> prefix for journald, RFC 3164 for syslog. */
+static size_t
+format(char *out, size_t cap, enum log_level level, const char *msg)
+{
+	char stamp[40];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	switch (sink) {
+	case SINK_SYSLOG:
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+		n = snprintf(out, cap, "<%d>%s health-checker[%ld]: %s",
+			     LOG_DAEMON | level_priority[level], stamp,
+			     (long)getpid(), msg);
+		/* A stream socket needs the end of each message marked. */
+		if (syslog_stream && n >= 0 && (size_t)n + 1 < cap)
+			out[n++] = '\0';
+		break;
+	case SINK_JOURNAL:
+		n = snprintf(out, cap, "<%d>%s\n", level_priority[level], msg);
+		break;
+	default:
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(out, cap, "%s.%03ldZ %s %s\n", stamp,
+			     ts.tv_nsec / 1000000, level_names[level], msg);
+		break;
+	}
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= cap) {
+		n = (int)cap - 1;
+		if (sink != SINK_SYSLOG)
+			out[n - 1] = '\n';
+	}
+	return (size_t)n;
+}
+
+/* Says how many lines were lost, once the sink takes lines again. */
+static int
+say_dropped(void)
+{
+	char msg[128], line[256];
+	size_t len;
+
+	if (dropped == 0)
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "%lu log line%s dropped: the log reader was not keeping up",
+		 dropped, dropped == 1 ? "" : "s");
+	len = format(line, sizeof(line), LOGLVL_WARN, msg);
+	if (emit(line, len) == -1)
+		return -1;
+	dropped = 0;
+	return 0;
+}
+
+int
+log_retry(void)
+{
+	if (flush_pending() == 0)
+		say_dropped();
+	return dropped > 0 || pending_len > 0;
 }
 
 void
@@ -121,33 +332,19 @@ log_level_parse(const char *name, enum log_level *level)
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[24576]; /* room for 4 KiB of escaped script output */
-	char stamp[40];
-	struct timespec ts;
-	struct tm tm;
+	char msg[LINE_MAX_BYTES], line[LINE_MAX_BYTES + 128];
+	size_t len;
 	va_list ap;
 	int saved = errno;
 
 	if (!log_enabled(level))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-
-	switch (sink) {
-	case SINK_SYSLOG:
-		syslog(level_priority[level], "%s", line);
-		break;
-	case SINK_JOURNAL:
-		dprintf(STDERR_FILENO, "<%d>%s\n", level_priority[level], line);
-		break;
-	case SINK_STDERR:
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		dprintf(STDERR_FILENO, "%s.%03ldZ %s %s\n", stamp,
-			ts.tv_nsec / 1000000, level_names[level], line);
-		break;
-	}
+	len = format(line, sizeof(line), level, msg);
+	if (flush_pending() == -1 || say_dropped() == -1 ||
+	    emit(line, len) == -1)
+		dropped++;
 	errno = saved;
 }

@@ -1,5 +1,7 @@
 /* log: levelled, one line per event, to stderr, journald (<N> prefixes) or
- * syslog(3) when stderr is the client's connection.  Never to the client. */
+ * syslog when stderr is the client's connection.  Never to the client, and
+ * never blocking: lines a stalled reader cannot take are dropped and
+ * counted, and the count is said once it reads again. */
 #ifndef LOG_H
 #define LOG_H
 
@@ -22,5 +24,8 @@ int log_level_parse(const char *name, enum log_level *level);
 int log_is_stderr(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Tries again to finish a half-written line and say how many were dropped;
+ * non-zero while lines are still held up (call it again later). */
+int log_retry(void);
 
 #endif

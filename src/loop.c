@@ -32,6 +32,7 @@ int
 loop_init(struct loop *loop)
 {
 	loop->timers = NULL;
+	loop->timer_seq = 0;
 	loop->ready = NULL;
 	loop->batch = NULL;
 	loop->nbatch = 0;
@@ -81,7 +82,8 @@ loop_mod(struct loop *loop, struct watch *w, unsigned events)
 	return ctl(loop, EPOLL_CTL_MOD, w, events);
 }
 
-void
+/* Voids the pending events of w in the batch being dispatched. */
+static void
 loop_forget(struct loop *loop, struct watch *w)
 {
 	struct epoll_event *batch = loop->batch;
@@ -111,40 +113,99 @@ loop_del(struct loop *loop, struct watch *w)
 	loop_forget(loop, w);
 }
 
+static int
+earlier(const struct timer *a, const struct timer *b)
+{
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+/* Two detached heaps into one; returns its root. */
+static struct timer *
+meld(struct timer *a, struct timer *b)
+{
+	struct timer *t;
+
+	if (a == NULL)
+		return b;
+	if (b == NULL)
+		return a;
+	if (earlier(b, a)) {
+		t = a;
+		a = b;
+		b = t;
+	}
+	b->sibling = a->child;
+	if (a->child != NULL)
+		a->child->prev = b;
+	b->prev = a;
+	a->child = b;
+	return a;
+}
+
+/* The children of a removed node, from first, into one heap: melded in
+ * pairs left to right, then the pairs right to left.  Iterative, so a
+ * root with thousands of children costs no stack. */
+static struct timer *
+merge_pairs(struct timer *first)
+{
+	struct timer *pairs = NULL, *heap = NULL;
+
+	while (first != NULL) {
+		struct timer *a = first, *b = a->sibling, *m;
+
+		first = b != NULL ? b->sibling : NULL;
+		a->sibling = a->prev = NULL;
+		if (b != NULL)
+			b->sibling = b->prev = NULL;
+		m = meld(a, b);
+		m->sibling = pairs;
+		pairs = m;
+	}
+	while (pairs != NULL) {
+		struct timer *next = pairs->sibling;
+
+		pairs->sibling = NULL;
+		heap = meld(pairs, heap);
+		pairs = next;
+	}
+	return heap;
+}
+
 void
 timer_arm(struct loop *loop, struct timer *t, int64_t at)
 {
-	struct timer **pp = &loop->timers;
-	struct timer *prev = NULL;
-
 	if (t->armed)
 		timer_cancel(loop, t);
 	t->at = at;
-	while (*pp != NULL && (*pp)->at <= at) {
-		prev = *pp;
-		pp = &(*pp)->next;
-	}
-	t->next = *pp;
-	t->prev = prev;
-	if (*pp != NULL)
-		(*pp)->prev = t;
-	*pp = t;
+	t->seq = loop->timer_seq++;
+	t->child = t->sibling = t->prev = NULL;
+	loop->timers = meld(loop->timers, t);
 	t->armed = 1;
 }
 
 void
 timer_cancel(struct loop *loop, struct timer *t)
 {
+	struct timer *rest;
+
 	if (!t->armed)
 		return;
-	if (t->prev != NULL)
-		t->prev->next = t->next;
-	else
-		loop->timers = t->next;
-	if (t->next != NULL)
-		t->next->prev = t->prev;
+	rest = merge_pairs(t->child);
+	if (t == loop->timers) {
+		loop->timers = rest;
+	} else {
+		if (t->prev->child == t)
+			t->prev->child = t->sibling;
+		else
+			t->prev->sibling = t->sibling;
+		if (t->sibling != NULL)
+			t->sibling->prev = t->prev;
+		loop->timers = meld(loop->timers, rest);
+	}
+	if (loop->timers != NULL)
+		loop->timers->prev = loop->timers->sibling = NULL;
 	t->armed = 0;
-	t->prev = t->next = NULL;
+	t->child = t->sibling = t->prev = NULL;
 }
 
 static void

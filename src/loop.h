@@ -23,12 +23,18 @@ struct timer {
 	void (*fn)(struct timer *t);
 	void *ctx;
 	int armed;
-	struct timer *prev, *next;
+	/* private: a node of the loop's pairing heap.  prev is the parent
+	 * for a first child, else the left sibling. */
+	uint64_t seq; /* equal deadlines fire in the order they were armed */
+	struct timer *child, *sibling, *prev;
 };
 
 struct loop {
 	int epfd;
-	struct timer *timers; /* sorted by deadline */
+	/* A pairing heap: arming and cancelling stay cheap with thousands
+	 * of connections' deadlines, whatever order they come in. */
+	struct timer *timers;
+	uint64_t timer_seq;
 	struct watch *ready;  /* always-ready watches */
 	/* The batch being dispatched, so loop_del can void pending events of
 	 * a watch that an earlier callback of the same batch removed. */
@@ -43,10 +49,9 @@ void loop_close(struct loop *loop);
 /* Returns 0 or -1 with errno. */
 int loop_add(struct loop *loop, struct watch *w, unsigned events);
 int loop_mod(struct loop *loop, struct watch *w, unsigned events);
+/* Always before closing a watched descriptor: a forked child may hold a
+ * copy of it, and close() then leaves it in the epoll set. */
 void loop_del(struct loop *loop, struct watch *w);
-/* For a descriptor about to be closed, which takes it out of the epoll set
- * by itself: only voids its pending events. */
-void loop_forget(struct loop *loop, struct watch *w);
 void timer_arm(struct loop *loop, struct timer *t, int64_t at);
 void timer_cancel(struct loop *loop, struct timer *t);
 /* SIGTERM, SIGINT and SIGHUP arrive as reads of w->fd (a signalfd): they

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "flight.h"
 #include "log.h"
 #include "options.h"
+#include "reap.h"
 #include "report.h"
 #include "serve.h"
 #include "server.h"
@@ -51,6 +53,25 @@ take_listen_fds(void)
 	for (fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + n; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	return (int)n;
+}
+
+/* The soft descriptor limit up to the hard one, in every mode: a run with
+ * many checks must never fail for want of a descriptor.  Returns the limit
+ * we were given, which scripts get back (0: unchanged). */
+static unsigned long
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t given;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return 0;
+	given = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	/* Refused (a seccomp filter): we make do with what we have. */
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	return (unsigned long)given;
 }
 
 /* fds 0-2 open, so that no socket of ours ever lands on them. */
@@ -167,19 +188,25 @@ once_done(void *ctx, const struct verdict *v)
 }
 
 static int
-run_once(const struct options *o)
+run_once(const struct options *o, unsigned long nofile)
 {
 	struct once_state st = {o, 0, 0};
 	struct interrupt in;
 	struct check_run *run;
+	struct reaper reaper;
+	struct check_env env;
 	struct loop loop;
 
 	if (loop_init(&loop) == -1) {
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 		return EXIT_TROUBLE;
 	}
+	reaper_init(&reaper, &loop);
+	env.loop = &loop;
+	env.reaper = &reaper;
+	env.nofile = nofile;
 	watch_interrupts(&loop, &in);
-	run = check_run_start(&loop, o, once_done, &st);
+	run = check_run_start(&env, o, once_done, &st);
 	if (run == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot run the checks: %s",
 			strerror(errno));
@@ -193,6 +220,7 @@ run_once(const struct options *o)
 	check_run_free(run);
 	if (interrupted(&in))
 		st.finished = 0;
+	reaper_close(&reaper);
 	loop_close(&loop);
 	if (fflush(stdout) == EOF)
 		return EXIT_TROUBLE;
@@ -214,12 +242,17 @@ one_done(void *ctx, struct conn *c, enum serve_outcome outcome)
 	st->outcome = outcome;
 }
 
+static const struct serve_hooks one_hooks = {NULL, one_done};
+
 /* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
 static int
-serve_one(const struct options *o, int in_fd, int out_fd)
+serve_one(const struct options *o, int in_fd, int out_fd,
+	  unsigned long nofile)
 {
 	struct one_state st = {0, SERVE_FAILED};
 	struct interrupt in;
+	struct reaper reaper;
+	struct check_env env;
 	struct flight fl;
 	struct loop loop;
 	struct conn *c;
@@ -237,9 +270,13 @@ serve_one(const struct options *o, int in_fd, int out_fd)
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 		return EXIT_TROUBLE;
 	}
+	reaper_init(&reaper, &loop);
+	env.loop = &loop;
+	env.reaper = &reaper;
+	env.nofile = nofile;
 	watch_interrupts(&loop, &in);
-	flight_init(&fl, &loop, o);
-	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, one_done, &st);
+	flight_init(&fl, &env, o);
+	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, &one_hooks, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));
@@ -257,7 +294,9 @@ serve_one(const struct options *o, int in_fd, int out_fd)
 	flight_close(&fl);
 	if (interrupted(&in))
 		st.finished = 0;
+	reaper_close(&reaper);
 	loop_close(&loop);
+	log_retry();
 	/* A client that went away is not our failure: only our own trouble
 	 * should leave a failed unit behind. */
 	return st.finished ? EXIT_ANSWERED : EXIT_TROUBLE;
@@ -269,6 +308,7 @@ main(int argc, char **argv)
 	struct options o;
 	char err[512];
 	char *notify_socket;
+	unsigned long nofile;
 	int nfds, status;
 
 	log_open();
@@ -307,22 +347,25 @@ main(int argc, char **argv)
 		break;
 	}
 	log_set_level(o.log_level);
+	nofile = raise_fd_limit();
 
 	switch (choose_mode(&o, nfds)) {
 	case MODE_ONCE:
-		status = run_once(&o);
+		status = run_once(&o, nofile);
 		break;
 	case MODE_ACTIVATED_SERVER:
-		status = server_run(&o, LISTEN_FDS_START, nfds, notify_socket);
+		status = server_run(&o, LISTEN_FDS_START, nfds, notify_socket,
+				    nofile);
 		break;
 	case MODE_ACTIVATED_ONE:
-		status = serve_one(&o, LISTEN_FDS_START, LISTEN_FDS_START);
+		status = serve_one(&o, LISTEN_FDS_START, LISTEN_FDS_START,
+				   nofile);
 		break;
 	case MODE_INETD:
-		status = serve_one(&o, STDIN_FILENO, STDOUT_FILENO);
+		status = serve_one(&o, STDIN_FILENO, STDOUT_FILENO, nofile);
 		break;
 	default:
-		status = server_run(&o, -1, 0, notify_socket);
+		status = server_run(&o, -1, 0, notify_socket, nofile);
 		break;
 	}
 	options_free(&o);

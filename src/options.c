@@ -257,49 +257,49 @@ add_check(struct options *o, struct check_spec **out)
 	return 0;
 }
 
-/* Resolves HOST and PORT once, now, into c->addrs (duplicates dropped);
- * a name that does not resolve is a usage error naming opt and arg. */
+/* An address is parsed now; a name is only kept, for every run to look up
+ * within its own deadline (a moved address is followed, a resolver that
+ * hangs fails that check, never the start).  bracketed: IPv6 only. */
 static int
-resolve(struct check_spec *c, const char *opt, const char *arg,
-	const char *host, const char *port, int bracketed, char *err,
-	size_t errlen)
+set_target_host(struct check_spec *c, const char *opt, const char *arg,
+		const char *host, const char *port, int bracketed, char *err,
+		size_t errlen)
 {
-	struct addrinfo hints, *res, *ai;
-	size_t n = 0;
+	struct addrinfo hints, *res;
 	int rc;
 
+	snprintf(c->port, sizeof(c->port), "%s", port);
 	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+	hints.ai_family = bracketed ? AF_INET6 : AF_INET;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
+	hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
 	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		usage(err, errlen, "invalid %s \"%s\": %s", opt, arg,
-		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	if (rc == 0) {
+		c->addrs = calloc(1, sizeof(*c->addrs));
+		if (c->addrs == NULL) {
+			freeaddrinfo(res);
+			usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
+			return -1;
+		}
+		memcpy(&c->addrs[0].ss, res->ai_addr, res->ai_addrlen);
+		c->addrs[0].len = res->ai_addrlen;
+		c->naddrs = 1;
+		freeaddrinfo(res);
+		return 0;
+	}
+	if (bracketed || strlen(host) > 253 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") !=
+		    strlen(host)) {
+		usage(err, errlen, "invalid %s \"%s\": %s is not %s", opt, arg,
+		      host, bracketed ? "an IPv6 address" : "a host name");
 		return -1;
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		n++;
-	c->addrs = calloc(n, sizeof(*c->addrs));
-	if (c->addrs == NULL) {
-		freeaddrinfo(res);
+	c->host = strdup(host);
+	if (c->host == NULL) {
 		usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
 		return -1;
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		size_t i;
-
-		for (i = 0; i < c->naddrs; i++)
-			if (c->addrs[i].len == ai->ai_addrlen &&
-			    memcmp(&c->addrs[i].ss, ai->ai_addr,
-				   ai->ai_addrlen) == 0)
-				break;
-		if (i < c->naddrs)
-			continue; /* the resolver repeats itself */
-		memcpy(&c->addrs[c->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
-		c->addrs[c->naddrs++].len = ai->ai_addrlen;
-	}
-	freeaddrinfo(res);
 	return 0;
 }
 
@@ -341,7 +341,8 @@ parse_port(struct options *o, const char *arg, char *err, size_t errlen)
 		return -1;
 	}
 	sprintf(c->target, bracketed ? "[%s]:%d" : "%s:%d", host, pnum);
-	return resolve(c, "--port", arg, host, port, bracketed, err, errlen);
+	return set_target_host(c, "--port", arg, host, port, bracketed, err,
+			       errlen);
 }
 
 static int
@@ -414,7 +415,8 @@ parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
 	"User-Agent: health-checker/" VERSION "\r\n"                           \
 	"Connection: close\r\n\r\n"
 
-/* http://HOST[:PORT][/PATH]: HOST a name (resolved now), IPv4 or [IPv6]. */
+/* http://HOST[:PORT][/PATH]: HOST a name (looked up by every run), IPv4 or
+ * [IPv6]. */
 static int
 parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 {
@@ -470,7 +472,21 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 	if (add_check(o, &c) == -1)
 		goto nomem;
 	c->type = CHECK_HTTP;
-	c->target = strdup(arg);
+	/* What logs and --details show: no query (tokens live there), no
+	 * fragment; user info is refused above. */
+	pathlen = (int)strcspn(path, "?#");
+	len = (size_t)snprintf(NULL, 0, bracketed ? "http://[%s]:%s%s%.*s"
+						  : "http://%s:%s%s%.*s",
+			       hostbuf, portbuf, *path == '/' ? "" : "/",
+			       pathlen, path) +
+	      1;
+	c->target = malloc(len);
+	if (c->target != NULL)
+		snprintf(c->target, len,
+			 bracketed ? "http://[%s]:%s%s%.*s"
+				   : "http://%s:%s%s%.*s",
+			 hostbuf, portbuf, *path == '/' ? "" : "/", pathlen,
+			 path);
 	/* Host is the URL's authority, port included (RFC 9110 7.2). */
 	/* A fragment stays with the client (RFC 9110 4.2.4). */
 	pathlen = (int)strcspn(path, "#");
@@ -482,8 +498,8 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 		goto nomem;
 	snprintf(c->request, len, REQUEST_FMT, *path == '/' ? "" : "/", pathlen,
 		 path, (int)(path - rest), rest);
-	return resolve(c, "--http", arg, hostbuf, portbuf, bracketed, err,
-		       errlen);
+	return set_target_host(c, "--http", arg, hostbuf, portbuf, bracketed,
+			       err, errlen);
 bad:
 	usage(err, errlen,
 	      "invalid --http \"%s\": expected http://HOST[:PORT][/PATH]", arg);
@@ -758,6 +774,7 @@ options_free(struct options *o)
 		} else {
 			free(c->target);
 			free(c->addrs);
+			free(c->host);
 			free(c->request);
 		}
 	}

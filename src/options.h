@@ -1,5 +1,5 @@
-/* options: the command line, parsed and validated in one go (names resolved
- * here, once); read-only afterwards.  No I/O beyond the resolver. */
+/* options: the command line, parsed and validated in one go; read-only
+ * afterwards.  No I/O: host names are resolved by each run of the checks. */
 #ifndef OPTIONS_H
 #define OPTIONS_H
 
@@ -20,13 +20,17 @@ struct sockaddr_any {
 
 struct check_spec {
 	enum check_type type;
-	/* As logs and details show it: "127.0.0.1:80", the URL, the socket
-	 * path, or a script's program alone (its arguments may be secret). */
+	/* As logs and details show it: "127.0.0.1:80", the URL without its
+	 * query, the socket path, or a script's program alone (arguments and
+	 * queries may hold secrets). */
 	char *target;
 	int timeout_ms;
-	/* CHECK_TCP, CHECK_HTTP: every resolved address; CHECK_UNIX: one */
+	/* CHECK_TCP, CHECK_HTTP given an address, CHECK_UNIX: the one
+	 * address; NULL for a host name, looked up at every run. */
 	struct sockaddr_any *addrs;
 	size_t naddrs;
+	char *host;   /* the name to look up, or NULL */
+	char port[6]; /* CHECK_TCP, CHECK_HTTP: decimal */
 	char **argv;   /* CHECK_SCRIPT: one free() releases it */
 	char *request; /* CHECK_HTTP: the whole GET request */
 };

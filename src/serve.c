@@ -43,11 +43,13 @@ struct conn {
 	size_t resp_len, resp_off;
 	size_t drained;
 	enum serve_outcome outcome;
-	void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome);
+	const struct serve_hooks *hooks;
 	void *ctx;
 	char peer[64];
 	size_t len;
-	char buf[HTTP_HEAD_MAX];
+	/* The head, from the first byte: a thousand idle connections hold
+	 * no buffers. */
+	char *buf;
 };
 
 static void
@@ -113,7 +115,7 @@ finish(struct conn *c)
 	c->state = ST_DONE;
 	update_watches(c);
 	timer_cancel(c->loop, &c->timer);
-	c->done(c->ctx, c, c->outcome);
+	c->hooks->done(c->ctx, c, c->outcome);
 }
 
 /* Whether the client may still be sending when the answer is out: a body,
@@ -223,6 +225,21 @@ respond_error(struct conn *c, enum http_status status)
 	respond(c, status, body, (size_t)n);
 }
 
+/* We could not check: too few descriptors or too little memory.  Never a
+ * 504: that would say the service failed when it is we who did. */
+static void
+respond_short(struct conn *c, int err)
+{
+	static const char body[] =
+		"health-checker is short of file descriptors";
+
+	if (err == EMFILE || err == ENFILE) {
+		respond(c, HTTP_503, body, sizeof(body) - 1);
+		return;
+	}
+	respond(c, HTTP_500, "500 Internal Server Error", 25);
+}
+
 static void
 on_verdict(struct flight_wait *w, const struct verdict *v)
 {
@@ -230,11 +247,24 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 	enum http_status status;
 	char *body;
 	size_t len;
+	size_t i;
 
 	if (v == NULL) {
+		int err = errno;
+
 		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
-			c->peer, strerror(errno));
-		respond(c, HTTP_500, "500 Internal Server Error", 25);
+			c->peer, strerror(err));
+		respond_short(c, err);
+		return;
+	}
+	if (!v->ok && v->ours) {
+		for (i = 0; i < v->n; i++)
+			if (v->results[i].ours)
+				log_msg(LOGLVL_ERROR,
+					"request %s: a check could not be run: "
+					"%s",
+					c->peer, v->results[i].reason);
+		respond_short(c, EMFILE);
 		return;
 	}
 	status = v->ok                      ? HTTP_200
@@ -266,6 +296,8 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 static void
 got_request(struct conn *c)
 {
+	if (c->hooks->head != NULL)
+		c->hooks->head(c->ctx, c);
 	log_msg(LOGLVL_INFO, "request %s %.*s %.*s", c->peer,
 		(int)c->req.method_len, c->req.method,
 		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
@@ -289,7 +321,17 @@ got_request(struct conn *c)
 static void
 read_head(struct conn *c)
 {
-	ssize_t n = read(c->inw.fd, c->buf + c->len, sizeof(c->buf) - c->len);
+	ssize_t n;
+
+	if (c->buf == NULL) {
+		c->buf = malloc(HTTP_HEAD_MAX);
+		if (c->buf == NULL) {
+			c->outcome = SERVE_FAILED;
+			finish(c);
+			return;
+		}
+	}
+	n = read(c->inw.fd, c->buf + c->len, HTTP_HEAD_MAX - c->len);
 
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -415,18 +457,16 @@ on_timer(struct timer *t)
 struct conn *
 serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	    int in_fd, int out_fd, const struct sockaddr_storage *peer,
-	    void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome),
-	    void *ctx)
+	    const struct serve_hooks *hooks, void *ctx)
 {
-	struct conn *c = malloc(sizeof(*c));
+	struct conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
-	memset(c, 0, offsetof(struct conn, buf));
 	c->loop = loop;
 	c->fl = fl;
 	c->o = o;
-	c->done = done;
+	c->hooks = hooks;
 	c->ctx = ctx;
 	c->started = loop_now();
 	c->state = ST_READ;
@@ -456,6 +496,19 @@ serve_is_idle(const struct conn *c)
 }
 
 void
+serve_read_now(struct conn *c)
+{
+	if (c->state == ST_READ)
+		read_head(c);
+}
+
+const char *
+serve_peer(const struct conn *c)
+{
+	return c->peer;
+}
+
+void
 serve_free(struct conn *c)
 {
 	if (c == NULL)
@@ -466,5 +519,6 @@ serve_free(struct conn *c)
 	update_watches(c);
 	timer_cancel(c->loop, &c->timer);
 	free(c->resp);
+	free(c->buf);
 	free(c);
 }

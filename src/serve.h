@@ -17,17 +17,29 @@ enum serve_outcome {
 
 struct conn;
 
-/* Starts serving; done() is called once from the loop, after which the
- * caller frees the conn with serve_free() and closes in_fd and out_fd.
- * peer: the client's address from accept(), or NULL to ask in_fd. */
-struct conn *
-serve_start(struct loop *loop, struct flight *fl, const struct options *o,
-	    int in_fd, int out_fd, const struct sockaddr_storage *peer,
-	    void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome),
-	    void *ctx);
+struct serve_hooks {
+	/* Once, when a complete request head has arrived (NULL: no call). */
+	void (*head)(void *ctx, struct conn *c);
+	/* Once, from the loop, at the end; the caller then frees the conn
+	 * with serve_free() and closes in_fd and out_fd. */
+	void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome);
+};
+
+/* Starts serving.  peer: the client's address from accept(), or NULL to
+ * ask in_fd.  Until the head arrives a conn holds no buffer. */
+struct conn *serve_start(struct loop *loop, struct flight *fl,
+			 const struct options *o, int in_fd, int out_fd,
+			 const struct sockaddr_storage *peer,
+			 const struct serve_hooks *hooks, void *ctx);
 /* Stops a conn wherever it is (no done() call) and frees it. */
 void serve_free(struct conn *c);
 /* Shutdown: a conn still waiting for its first byte closes now. */
 int serve_is_idle(const struct conn *c);
+/* Reads what the client has sent so far, at once: before a connection
+ * without a complete head is closed to make room, its head may be waiting
+ * unread.  Hooks may be called from here. */
+void serve_read_now(struct conn *c);
+/* The peer as logs show it. */
+const char *serve_peer(const struct conn *c);
 
 #endif

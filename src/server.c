@@ -14,18 +14,34 @@
 
 #include "flight.h"
 #include "log.h"
+#include "reap.h"
 #include "serve.h"
 #include "server.h"
 
-#define BACKLOG 1024
+/* The kernel caps it at net.core.somaxconn (4096 since Linux 5.4). */
+#define BACKLOG 4096
 /* After EMFILE/ENFILE/ENOMEM on accept: a pause instead of a busy loop. */
 #define ACCEPT_PAUSE_MS 100
+/* Connections held at once, however many descriptors there are. */
+#define TABLE_MAX 16384
+/* Descriptors of our own beside connections and runs: listeners, epoll,
+ * signalfd, state files, inotify, the log. */
+#define FDS_RESERVED 32
+/* While log lines are held up, how often to try the sink again. */
+#define LOG_RETRY_MS 1000
+/* How long a connection without a complete head is safe from being closed
+ * to make room: a client that connects and sends at once (any load
+ * balancer) is never closed for an idle one; an idle one is, after this. */
+#define EVICT_GRACE_MS 200
 
 struct slot {
 	struct server *srv;
 	struct conn *conn;
 	int fd;
-	struct slot *prev, *next;
+	int headless; /* on the headless list: no complete head yet */
+	int64_t since; /* when it was accepted */
+	struct slot *prev, *next;   /* every connection */
+	struct slot *hprev, *hnext; /* headless ones, oldest first */
 };
 
 struct listener {
@@ -36,16 +52,22 @@ struct listener {
 struct server {
 	const struct options *o;
 	struct loop loop;
+	struct reaper reaper;
+	struct check_env env;
 	struct flight fl;
 	struct listener *ls;
 	int nls;
 	int accepting; /* listeners are in the loop */
 	int paused;    /* after an accept error, until the timer */
 	int stopping;
-	int active;
+	int active;    /* connections held */
+	int table_cap; /* at most this many, by the descriptor budget */
 	struct slot *slots;
+	struct slot *oldest, *newest; /* the headless list */
 	struct watch sigw;
 	struct timer resume;
+	struct timer room; /* the oldest headless connection's grace ends */
+	struct timer log_retry;
 	const char *notify_socket;
 };
 
@@ -68,8 +90,39 @@ set_accepting(struct server *s, int on)
 }
 
 static void
+headless_remove(struct server *s, struct slot *sl)
+{
+	if (!sl->headless)
+		return;
+	if (sl->hprev != NULL)
+		sl->hprev->hnext = sl->hnext;
+	else
+		s->oldest = sl->hnext;
+	if (sl->hnext != NULL)
+		sl->hnext->hprev = sl->hprev;
+	else
+		s->newest = sl->hprev;
+	sl->hprev = sl->hnext = NULL;
+	sl->headless = 0;
+}
+
+static void
+headless_append(struct server *s, struct slot *sl)
+{
+	sl->headless = 1;
+	sl->hnext = NULL;
+	sl->hprev = s->newest;
+	if (s->newest != NULL)
+		s->newest->hnext = sl;
+	else
+		s->oldest = sl;
+	s->newest = sl;
+}
+
+static void
 unlink_slot(struct server *s, struct slot *sl)
 {
+	headless_remove(s, sl);
 	if (sl->prev != NULL)
 		sl->prev->next = sl->next;
 	else
@@ -82,6 +135,15 @@ unlink_slot(struct server *s, struct slot *sl)
 }
 
 static void
+conn_head(void *ctx, struct conn *c)
+{
+	struct slot *sl = ctx;
+
+	(void)c;
+	headless_remove(sl->srv, sl);
+}
+
+static void
 conn_done(void *ctx, struct conn *c, enum serve_outcome outcome)
 {
 	struct slot *sl = ctx;
@@ -90,8 +152,44 @@ conn_done(void *ctx, struct conn *c, enum serve_outcome outcome)
 	(void)outcome;
 	serve_free(c);
 	unlink_slot(s, sl);
-	if (s->active < s->o->max_connections)
-		set_accepting(s, 1);
+	set_accepting(s, s->active < s->table_cap);
+}
+
+static const struct serve_hooks hooks = {conn_head, conn_done};
+
+/* The table is full: the connection that has waited longest without a
+ * complete head goes, with a reset (no TIME_WAIT for a flood of them), once
+ * its grace is over.  Its head may be waiting unread (a burst of clients is
+ * accepted before any is read): read first, and only one still without a
+ * head is closed.  Returns whether there is room now; if not, accepting
+ * resumes when a connection ends or the oldest one's grace does. */
+static int
+make_room(struct server *s)
+{
+	static const struct linger reset = {1, 0};
+	int64_t now = loop_now();
+
+	while (s->active >= s->table_cap && s->oldest != NULL &&
+	       now - s->oldest->since >= EVICT_GRACE_MS) {
+		struct slot *sl = s->oldest;
+
+		serve_read_now(sl->conn);
+		if (s->oldest != sl)
+			continue; /* a head came, or the connection ended */
+		log_msg(LOGLVL_DEBUG,
+			"connection %s closed: %d connections held, the "
+			"oldest without a request makes room",
+			serve_peer(sl->conn), s->active);
+		serve_free(sl->conn);
+		setsockopt(sl->fd, SOL_SOCKET, SO_LINGER, &reset,
+			   sizeof(reset));
+		unlink_slot(s, sl);
+	}
+	if (s->active < s->table_cap)
+		return 1;
+	if (s->oldest != NULL)
+		timer_arm(&s->loop, &s->room, s->oldest->since + EVICT_GRACE_MS);
+	return 0;
 }
 
 static void
@@ -99,8 +197,10 @@ resume_accepting(struct timer *t)
 {
 	struct server *s = t->ctx;
 
-	s->paused = 0;
-	set_accepting(s, s->active < s->o->max_connections);
+	if (t == &s->resume)
+		s->paused = 0;
+	/* on_accept makes room, or turns accepting off again. */
+	set_accepting(s, 1);
 }
 
 static void
@@ -116,9 +216,16 @@ on_accept(struct watch *w, unsigned events)
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		struct slot *sl;
-		int fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
+		if (!make_room(s)) {
+			/* Every connection held has a request in progress
+			 * or its grace: the rest wait in the backlog. */
+			set_accepting(s, 0);
+			return;
+		}
+		fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EAGAIN || errno == EINTR ||
 			    errno == ECONNABORTED)
@@ -137,8 +244,9 @@ on_accept(struct watch *w, unsigned events)
 		}
 		sl->srv = s;
 		sl->fd = fd;
+		sl->since = loop_now();
 		sl->conn = serve_start(&s->loop, &s->fl, s->o, fd, fd, &peer,
-				       conn_done, sl);
+				       &hooks, sl);
 		if (sl->conn == NULL) {
 			close(fd);
 			free(sl);
@@ -148,8 +256,8 @@ on_accept(struct watch *w, unsigned events)
 		if (s->slots != NULL)
 			s->slots->prev = sl;
 		s->slots = sl;
-		if (++s->active >= s->o->max_connections)
-			set_accepting(s, 0); /* the rest wait in the backlog */
+		headless_append(s, sl);
+		s->active++;
 	}
 }
 
@@ -217,6 +325,15 @@ on_signal(struct watch *w, unsigned events)
 	int sig = loop_read_signal(w);
 
 	(void)events;
+	if (sig == SIGHUP) {
+		/* A terminal hanging up, or somebody expecting a reload:
+		 * there is nothing to reload, and stopping would leave the
+		 * port dead under Restart=on-failure. */
+		log_msg(LOGLVL_INFO, "signal %d (SIGHUP): ignored, nothing to "
+				     "reload",
+			sig);
+		return;
+	}
 	if (sig != 0 && !s->stopping)
 		stop(s, sig);
 }
@@ -266,34 +383,47 @@ open_listener(const struct options *o)
 	return fd;
 }
 
-/* Descriptors --max-connections requests can hold at once: the
- * connection, a socket per address of each port, http and unix check, a
- * pipe and a pidfd per script.  A soft limit below that would turn EMFILE
- * into failed checks; raised only as far as needed, since scripts inherit
- * it (and some close every descriptor up to it). */
+/* Shares the descriptor limit (raised to the hard limit at start) between
+ * check runs and connections: runs get up to half of it, at most
+ * --max-connections of them; connections the rest, up to TABLE_MAX.  Too
+ * few descriptors then make requests wait for a run, never fail one. */
 static void
-fit_fd_limit(const struct options *o)
+fit_budget(struct server *s)
 {
+	const struct options *o = s->o;
+	size_t cost = check_run_fds(o), avail = 0, runs, table;
 	struct rlimit rl;
-	rlim_t need = 64; /* ours: listeners, epoll, signalfd, state files */
-	size_t i;
 
-	for (i = 0; i < o->nchecks; i++)
-		need += (rlim_t)o->max_connections *
-			(o->checks[i].type == CHECK_SCRIPT
-				 ? 2
-				 : o->checks[i].naddrs);
-	need += (rlim_t)o->max_connections;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < need)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur > (rlim_t)(FDS_RESERVED + s->nls))
+		avail = rl.rlim_cur > 1000000 ? 1000000
+					       : (size_t)rl.rlim_cur -
+						       FDS_RESERVED - s->nls;
+	runs = avail / 2 / cost;
+	if (runs == 0 && avail > cost)
+		runs = 1;
+	if (runs > (size_t)o->max_connections)
+		runs = (size_t)o->max_connections;
+	table = avail - runs * cost;
+	if (table > TABLE_MAX)
+		table = TABLE_MAX;
+	if (table < 1)
+		table = 1;
+	s->table_cap = (int)table;
+	flight_set_max_runs(&s->fl, (int)runs);
+	if (runs == 0)
+		log_msg(LOGLVL_ERROR,
+			"the descriptor limit (%llu) cannot hold one run of "
+			"the checks (%zu descriptors): every request gets 503",
+			(unsigned long long)rl.rlim_cur, cost);
+	else if (runs < (size_t)o->max_connections)
 		log_msg(LOGLVL_WARN,
-			"--max-connections %d may need %llu descriptors; the "
-			"limit is %llu",
-			o->max_connections, (unsigned long long)need,
-			(unsigned long long)rl.rlim_cur);
+			"the descriptor limit (%llu) allows %zu check runs at "
+			"once, not --max-connections %d; more requests wait",
+			(unsigned long long)rl.rlim_cur, runs,
+			o->max_connections);
+	log_msg(LOGLVL_DEBUG, "up to %d connections, %zu check runs at once",
+		s->table_cap, runs);
 }
 
 static int
@@ -334,16 +464,25 @@ setup(struct server *s, int first_fd, int nfds)
 	s->sigw.ctx = s;
 	if (loop_add_signals(&s->loop, &s->sigw) == -1)
 		return -1;
-	fit_fd_limit(s->o);
+	fit_budget(s);
 	s->resume.fn = resume_accepting;
 	s->resume.ctx = s;
+	s->room.fn = resume_accepting;
+	s->room.ctx = s;
 	set_accepting(s, 1);
 	return 0;
 }
 
+static void
+on_log_retry(struct timer *t)
+{
+	(void)t;
+	log_retry();
+}
+
 int
 server_run(const struct options *o, int first_fd, int nfds,
-	   const char *notify_socket)
+	   const char *notify_socket, unsigned long script_nofile)
 {
 	struct server s;
 	int i, status = 0;
@@ -356,7 +495,12 @@ server_run(const struct options *o, int first_fd, int nfds,
 		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 		return 1;
 	}
-	flight_init(&s.fl, &s.loop, o);
+	reaper_init(&s.reaper, &s.loop);
+	s.env.loop = &s.loop;
+	s.env.reaper = &s.reaper;
+	s.env.nofile = script_nofile;
+	s.log_retry.fn = on_log_retry;
+	flight_init(&s.fl, &s.env, o);
 	if (setup(&s, first_fd, nfds) == -1) {
 		if (errno != 0 && s.sigw.fd == -1)
 			log_msg(LOGLVL_ERROR, "server setup: %s",
@@ -370,6 +514,11 @@ server_run(const struct options *o, int first_fd, int nfds,
 			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 			status = 1;
 		}
+		/* Lines a stalled log reader left: tried again later, not
+		 * waited for. */
+		if (!s.log_retry.armed && log_retry())
+			timer_arm(&s.loop, &s.log_retry,
+				  loop_now() + LOG_RETRY_MS);
 	}
 	while (s.slots != NULL) {
 		struct slot *sl = s.slots;
@@ -385,8 +534,13 @@ server_run(const struct options *o, int first_fd, int nfds,
 		close(s.sigw.fd);
 	free(s.ls);
 	flight_close(&s.fl);
+	reaper_close(&s.reaper);
+	timer_cancel(&s.loop, &s.log_retry);
+	timer_cancel(&s.loop, &s.room);
+	timer_cancel(&s.loop, &s.resume);
 	loop_close(&s.loop);
 	if (status == 0)
 		log_msg(LOGLVL_INFO, "stopped");
+	log_retry();
 	return status;
 }

@@ -1,12 +1,30 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
-#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "spawn.h"
+
+/* The same number on every architecture since Linux 5.3 and 5.9; older
+ * libc headers may not name them. */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+/* Without /proc or close_range: how far to look for inherited descriptors. */
+#define FD_SCAN_MAX 65536
+/* Where the contrib checks are installed, relative to our own binary. */
+#define CHECKS_DIR "/../lib/health-checker/checks/"
 
 extern char **environ;
 
@@ -16,52 +34,185 @@ pidfd_open(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-int
-spawn_start(char *const argv[], struct child *c)
+void
+spawn_close_fds(int keep)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int pipefd[2];
-	int err;
+	DIR *d;
+	struct dirent *e;
+	int fd;
 
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) == -1)
-		return errno;
-	/* The write end blocks: a script that writes is paced by our reads,
-	 * never failed with EAGAIN. */
-	fcntl(pipefd[1], F_SETFL, 0);
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-						POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	/* Our sockets, lock file and epoll are O_CLOEXEC already; this also
-	 * covers whatever a supervisor leaked to us. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-
-	err = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(pipefd[1]);
-	if (err != 0) {
-		close(pipefd[0]);
-		return err;
+	if (keep < 3)
+		keep = -1;
+	if ((keep <= 3 ||
+	     syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+	    syscall(SYS_close_range, keep < 3 ? 3u : (unsigned)keep + 1, ~0u,
+		    0u) == 0)
+		return;
+	/* Before Linux 5.9: the descriptors /proc lists (a forked copy of a
+	 * single-threaded process may allocate), else a scan. */
+	d = opendir("/proc/self/fd");
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			fd = atoi(e->d_name);
+			if (fd > 2 && fd != keep && fd != dirfd(d))
+				close(fd);
+		}
+		closedir(d);
+		return;
 	}
-	c->outfd = pipefd[0];
-	/* Close-on-exec from birth.  Before Linux 5.3, under valgrind or a
-	 * seccomp filter that does not know it: -1, and the caller polls
-	 * spawn_exited() instead. */
+	for (fd = 3; fd < FD_SCAN_MAX; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+static int
+try_exec(const char *dir, size_t dirlen, const char *file, char *const argv[])
+{
+	char buf[PATH_MAX];
+	size_t flen = strlen(file);
+
+	if (dirlen + flen + 2 > sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, dir, dirlen);
+	/* An empty PATH entry is the current directory, as in execvp. */
+	if (dirlen > 0 && buf[dirlen - 1] != '/')
+		buf[dirlen++] = '/';
+	memcpy(buf + dirlen, file, flen + 1);
+	return execve(buf, argv, environ);
+}
+
+/* execvp's search without its shell fallback (a file without #! fails
+ * with ENOEXEC, as posix_spawnp does), then the contrib checks beside our
+ * own binary, so that "zk-ruok localhost 2181" works once installed.
+ * Returns only on failure, errno set. */
+static void
+exec_search(char *const argv[])
+{
+	const char *file = argv[0], *path = getenv("PATH"), *p, *end;
+	char self[PATH_MAX];
+	ssize_t n;
+	int eacces = 0;
+
+	if (strchr(file, '/') != NULL) {
+		execve(file, argv, environ);
+		return;
+	}
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path;; p = end + 1) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		try_exec(p, (size_t)(end - p), file, argv);
+		if (errno == EACCES)
+			eacces = 1;
+		else if (errno != ENOENT && errno != ENOTDIR &&
+			 errno != ESTALE && errno != ENODEV &&
+			 errno != ETIMEDOUT && errno != ELOOP &&
+			 errno != ENAMETOOLONG)
+			return;
+		if (*end == '\0')
+			break;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - sizeof(CHECKS_DIR));
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			memcpy(slash, CHECKS_DIR, sizeof(CHECKS_DIR));
+			try_exec(self, strlen(self), file, argv);
+		}
+	}
+	if (eacces && errno == ENOENT)
+		errno = EACCES;
+}
+
+/* The forked child, up to exec.  It is a copy of a single-threaded process,
+ * so any call is safe here. */
+static void
+child(char *const argv[], unsigned long nofile, int outfd, int errfd,
+      pid_t parent)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+	sigset_t none;
+	int sig, null, err;
+
+	/* Dies with us, even by SIGKILL: a killed one-shot under inetd or
+	 * xinetd must not leave its scripts running.  The check closes the
+	 * race with a parent that died before the prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(127);
+	setpgid(0, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The write end blocks: a script that writes is paced by our
+	 * reads, never failed with EAGAIN. */
+	fcntl(outfd, F_SETFL, 0);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null == -1 || dup2(null, 0) == -1 || dup2(outfd, 1) == -1 ||
+	    dup2(outfd, 2) == -1)
+		goto fail;
+	/* Nothing of ours, nor what a supervisor leaked to us; errfd is
+	 * close-on-exec. */
+	spawn_close_fds(errfd);
+	/* Our raised descriptor limit stays ours: a script gets the one we
+	 * were given (select() and close-all loops depend on it). */
+	if (nofile > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = nofile < rl.rlim_max ? nofile : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	exec_search(argv);
+fail:
+	err = errno;
+	if (write(errfd, &err, sizeof(err)) != (ssize_t)sizeof(err))
+		_exit(126);
+	_exit(127);
+}
+
+int
+spawn_start(char *const argv[], unsigned long nofile, struct child *c)
+{
+	pid_t parent = getpid();
+	int out[2], err[2], e;
+
+	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1)
+		return errno;
+	if (pipe2(err, O_CLOEXEC | O_NONBLOCK) == -1) {
+		e = errno;
+		close(out[0]);
+		close(out[1]);
+		return e;
+	}
+	/* fork, not vfork or posix_spawn: the parent must not wait for an
+	 * exec that a hung file system holds in uninterruptible sleep. */
+	c->pid = fork();
+	if (c->pid == 0)
+		child(argv, nofile, out[1], err[1], parent);
+	e = errno;
+	close(out[1]);
+	close(err[1]);
+	if (c->pid == -1) {
+		close(out[0]);
+		close(err[0]);
+		return e;
+	}
+	/* Both sides set the group, so a kill(-pid) from here works whoever
+	 * runs first. */
+	setpgid(c->pid, c->pid);
+	c->outfd = out[0];
+	c->errfd = err[0];
+	/* Before Linux 5.3, under valgrind or a seccomp filter that does not
+	 * know it: -1, and the caller polls spawn_exited() instead. */
 	c->pidfd = pidfd_open(c->pid);
 	return 0;
 }
@@ -86,23 +237,44 @@ spawn_kill(const struct child *c)
 }
 
 int
-spawn_reap(struct child *c)
+spawn_exec_error(const struct child *c)
 {
-	int status = 0;
+	int err = 0;
 
-	/* The leader is a zombie or about to be one, so its pid (the group's
-	 * id) cannot be reused yet: killing the group is safe until the
-	 * waitpid below, and leaves no grandchild of ours running. */
+	if (c->errfd == -1 ||
+	    read(c->errfd, &err, sizeof(err)) != (ssize_t)sizeof(err))
+		return 0;
+	return err;
+}
+
+int
+spawn_reap(struct child *c, int *status)
+{
+	pid_t r;
+
+	/* The leader is alive or a zombie, so its pid (the group's id)
+	 * cannot be reused yet: killing the group is safe until it is
+	 * reaped, and leaves no grandchild of ours running. */
 	spawn_kill(c);
-	while (waitpid(c->pid, &status, 0) == -1 && errno == EINTR)
-		;
-	/* As PID 1 (a container's entrypoint) the script's orphans are our
-	 * children: reap what is left of its group, just killed.  Otherwise
-	 * this finds nobody (ECHILD) at once. */
-	while (waitpid(-c->pid, NULL, 0) > 0 || errno == EINTR)
+	*status = 0;
+	while ((r = waitpid(c->pid, status, WNOHANG)) == -1 && errno == EINTR)
 		;
 	if (c->pidfd != -1)
 		close(c->pidfd);
-	c->pidfd = -1;
-	return status;
+	if (c->errfd != -1)
+		close(c->errfd);
+	c->pidfd = c->errfd = -1;
+	if (r == -1)
+		*status = -1; /* not ours to reap: nothing to report */
+	return r != 0;
+}
+
+int
+spawn_reap_group(pid_t pgid)
+{
+	pid_t r;
+
+	while ((r = waitpid(-pgid, NULL, WNOHANG)) > 0 || (r == -1 && errno == EINTR))
+		;
+	return r == 0;
 }

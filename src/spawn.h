@@ -1,6 +1,6 @@
 /* spawn: start a script in its own process group, stdin /dev/null, stdout and
- * stderr on one pipe, no other descriptor inherited, default signals; kill
- * the whole group; reap.  A pidfd tells when it exits, apart from its pipe. */
+ * stderr on one pipe, no other descriptor inherited, default signals, killed
+ * when we die; kill the whole group; reap without ever blocking. */
 #ifndef SPAWN_H
 #define SPAWN_H
 
@@ -10,17 +10,34 @@ struct child {
 	pid_t pid;
 	int pidfd; /* readable once the child has exited; -1: no pidfd here */
 	int outfd; /* read end of its stdout+stderr, non-blocking */
+	int errfd; /* holds an errno when the program could not be executed */
 };
 
-/* Returns 0, or an errno value (ENOENT, EACCES, ENOEXEC, ...) when the
- * program cannot be started; nothing is left open then. */
-int spawn_start(char *const argv[], struct child *c);
-/* Without a pidfd: non-zero once the child has exited (not reaped yet). */
+/* Forks and executes argv[0] (looked up in PATH, then in the checks
+ * directory beside our own binary) with the descriptor soft limit nofile
+ * (0: as it is).  Returns 0 or an errno value when no process could be
+ * made; an exec that fails shows later, through spawn_exec_error().  Never
+ * waits for the child: an exec stuck on a hung file system stalls it, not
+ * us. */
+int spawn_start(char *const argv[], unsigned long nofile, struct child *c);
+/* Non-zero once the child has exited (not reaped yet). */
 int spawn_exited(const struct child *c);
 /* SIGKILL to the child's whole process group. */
 void spawn_kill(const struct child *c);
-/* Kills what is left of the group, reaps the child, closes pidfd; returns
- * its wait status.  outfd stays open for the caller to drain and close. */
-int spawn_reap(struct child *c);
+/* After the child has exited: the errno of a failed exec, or 0. */
+int spawn_exec_error(const struct child *c);
+/* Kills what is left of the group and reaps the child if it has exited,
+ * without waiting; closes pidfd and errfd.  Returns 1 and the wait status
+ * in *status when reaped, 0 when the child is still there (a process in
+ * uninterruptible sleep outlives SIGKILL for a while): the caller hands its
+ * pid to a reaper.  outfd stays open for the caller to drain and close. */
+int spawn_reap(struct child *c, int *status);
+/* In a forked child: closes every descriptor from 3 up but keep (-1: none),
+ * at once.  A copy held in a child would keep a client's connection open
+ * after we close it, and keep its epoll registration alive. */
+void spawn_close_fds(int keep);
+/* As PID 1 (a container's entrypoint) a script's orphans are our children:
+ * reaps those of group pgid that have exited; 1 while some are left. */
+int spawn_reap_group(pid_t pgid);
 
 #endif

@@ -12,7 +12,7 @@
 #include "loop.h"
 #include "statefile.h"
 
-#define MAGIC "HCSTATE1"
+#define MAGIC "HCSTATE2"
 
 struct record_head {
 	char magic[8];
@@ -22,6 +22,8 @@ struct record_head {
 	uint32_t n;
 	int32_t ok;
 };
+
+static void discard_tmp(struct statefile *sf);
 
 static uint64_t
 fnv(uint64_t h, const void *p, size_t n)
@@ -125,7 +127,8 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 	size_t len;
 
 	memset(sf, 0, sizeof(*sf));
-	sf->lockfd = sf->notifyfd = -1;
+	sf->lockfd = sf->notifyfd = sf->tmpfd = -1;
+	sf->nchecks = o->nchecks;
 	sf->config = config_hash(o);
 	read_boot_id(sf->boot_id, sizeof(sf->boot_id));
 	if (o->lock_file != NULL) {
@@ -190,6 +193,7 @@ statefile_close(struct statefile *sf)
 		close(sf->lockfd);
 	if (sf->notifyfd != -1)
 		close(sf->notifyfd);
+	discard_tmp(sf);
 	free(sf->dir);
 	free(sf->lockpath);
 	free(sf->resultpath);
@@ -200,9 +204,31 @@ statefile_close(struct statefile *sf)
 int
 statefile_try_lock(struct statefile *sf)
 {
-	if (flock(sf->lockfd, LOCK_EX | LOCK_NB) == 0)
+	if (flock(sf->lockfd, LOCK_EX | LOCK_NB) == 0) {
+		/* A time stamp is an inode update: it needs no free block,
+		 * so it works on a full disk too. */
+		futimens(sf->lockfd, NULL);
 		return 1;
+	}
 	return errno == EWOULDBLOCK ? 0 : -1;
+}
+
+int
+statefile_holder_overdue(struct statefile *sf, int ms)
+{
+	struct timespec now;
+	struct stat st;
+	int64_t age;
+
+	if (fstat(sf->lockfd, &st) == -1 ||
+	    clock_gettime(CLOCK_REALTIME, &now) == -1)
+		return 0;
+	/* The wall clock: the stamp must mean the same in every process.
+	 * A clock set back makes the holder look young, and a follower then
+	 * waits until it gives up, as before. */
+	age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+	      (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+	return age > ms;
 }
 
 void
@@ -228,13 +254,97 @@ record_sum(const struct record_head *h, const struct check_result *r)
 	return fnv(s, r, h->n * sizeof(*r));
 }
 
+static void
+discard_tmp(struct statefile *sf)
+{
+	if (sf->tmpfd == -1)
+		return;
+	close(sf->tmpfd);
+	sf->tmpfd = -1;
+	unlink(sf->tmppath);
+}
+
+static size_t
+record_size(size_t n)
+{
+	return sizeof(struct record_head) + n * sizeof(struct check_result) +
+	       sizeof(uint64_t);
+}
+
+/* Writes all of buf at offset; 0 or -1 with errno. */
+static int
+pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+statefile_prepare(struct statefile *sf)
+{
+	char zero[4096];
+	size_t left = record_size(sf->nchecks);
+	off_t off = 0;
+	struct stat st;
+
+	discard_tmp(sf);
+	/* A directory or anything else squatting the result's name would
+	 * make the rename fail at the end. */
+	if (lstat(sf->resultpath, &st) == 0 && !S_ISREG(st.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	if ((size_t)snprintf(sf->tmppath, sizeof(sf->tmppath), "%s.tmp.%ld",
+			     sf->resultpath,
+			     (long)getpid()) >= sizeof(sf->tmppath)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	unlink(sf->tmppath);
+	sf->tmpfd = open(sf->tmppath,
+			 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			 0600);
+	if (sf->tmpfd == -1)
+		return -1;
+	/* Real blocks, not a hole: rewriting them later needs no space. */
+	memset(zero, 0, sizeof(zero));
+	while (left > 0) {
+		size_t n = left < sizeof(zero) ? left : sizeof(zero);
+
+		if (pwrite_all(sf->tmpfd, zero, n, off) == -1) {
+			int e = errno;
+
+			discard_tmp(sf);
+			errno = e;
+			return -1;
+		}
+		off += (off_t)n;
+		left -= n;
+	}
+	return 0;
+}
+
 int
 statefile_write(struct statefile *sf, const struct verdict *v)
 {
 	struct record_head h;
 	uint64_t sum;
-	char tmp[4096];
-	int fd, ok;
+	int ok, e;
 
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, MAGIC, sizeof(h.magic));
@@ -247,26 +357,19 @@ statefile_write(struct statefile *sf, const struct verdict *v)
 
 	/* Written aside, then renamed over: a reader sees the old file or
 	 * the whole new one, never half of it. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", sf->resultpath,
-			     (long)getpid()) >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
+	if (sf->tmpfd == -1 && statefile_prepare(sf) == -1)
 		return -1;
-	}
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	if (fd == -1)
-		return -1;
-	ok = write(fd, &h, sizeof(h)) == (ssize_t)sizeof(h) &&
-	     write(fd, v->results, v->n * sizeof(*v->results)) ==
-		     (ssize_t)(v->n * sizeof(*v->results)) &&
-	     write(fd, &sum, sizeof(sum)) == (ssize_t)sizeof(sum);
-	if (close(fd) == -1)
+	ok = pwrite_all(sf->tmpfd, &h, sizeof(h), 0) == 0 &&
+	     pwrite_all(sf->tmpfd, v->results, v->n * sizeof(*v->results),
+			sizeof(h)) == 0 &&
+	     pwrite_all(sf->tmpfd, &sum, sizeof(sum),
+			(off_t)(sizeof(h) + v->n * sizeof(*v->results))) == 0;
+	if (close(sf->tmpfd) == -1)
 		ok = 0;
-	if (!ok || rename(tmp, sf->resultpath) == -1) {
-		int e = errno;
-
-		unlink(tmp);
+	sf->tmpfd = -1;
+	if (!ok || rename(sf->tmppath, sf->resultpath) == -1) {
+		e = errno;
+		unlink(sf->tmppath);
 		errno = e;
 		return -1;
 	}
@@ -280,7 +383,7 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	struct check_result *res;
 	struct stat st;
 	uint64_t sum;
-	size_t i, want = sizeof(h) + nchecks * sizeof(*res) + sizeof(sum);
+	size_t i, want = record_size(nchecks);
 	int fd, ok = 1;
 
 	fd = open(sf->resultpath,
@@ -307,10 +410,13 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	    memcmp(h.boot_id, sf->boot_id, sizeof(sf->boot_id)) != 0 ||
 	    h.finished_ns > loop_now_ns() || record_sum(&h, res) != sum)
 		ok = 0;
+	r->v.ours = 0;
 	for (i = 0; ok && i < nchecks; i++) {
 		if ((res[i].ok != 0 && res[i].ok != 1) ||
+		    (res[i].ours != 0 && res[i].ours != 1) ||
 		    memchr(res[i].reason, '\0', sizeof(res[i].reason)) == NULL)
 			ok = 0;
+		r->v.ours |= res[i].ours;
 	}
 	if (!ok) {
 		free(res);

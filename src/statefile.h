@@ -11,12 +11,15 @@
 struct statefile {
 	int lockfd;     /* flock(LOCK_EX) held by the process running checks */
 	int notifyfd;   /* inotify on the directory; -1 until asked for */
+	int tmpfd;      /* the next result, written aside; -1 until prepared */
 	char *dir;      /* holds both files */
 	char *lockpath; /* --lock-file, or DIR/state-HASH */
 	char *resultpath; /* lockpath + ".result" */
 	uint64_t config;  /* hash of the checks: another set's result is foreign
 			   */
 	char boot_id[37]; /* CLOCK_MONOTONIC means nothing across boots */
+	size_t nchecks;
+	char tmppath[4096];
 };
 
 /* The result of one finished run, as the result file holds it. */
@@ -29,11 +32,19 @@ struct state_result {
 int statefile_open(struct statefile *sf, const struct options *o, char *err,
 		   size_t errlen);
 void statefile_close(struct statefile *sf);
-/* 1 when this process now holds the lock, 0 when another does, -1 error. */
+/* 1 when this process now holds the lock, 0 when another does, -1 error.
+ * Taking it stamps the lock file's time, for statefile_holder_overdue. */
 int statefile_try_lock(struct statefile *sf);
+/* Whether the lock was taken more than ms ago: its holder is stopped or
+ * stuck, and nobody should wait for it any more. */
+int statefile_holder_overdue(struct statefile *sf, int ms);
+/* Makes room for the next result now, so that a full or read-only disk is
+ * found out before the run, not after; 0 or -1 with errno. */
+int statefile_prepare(struct statefile *sf);
 /* Unlocks, and wakes the followers' inotify even when no result came. */
 void statefile_unlock(struct statefile *sf);
-/* Replaces the result file atomically; 0 or -1 with errno. */
+/* Replaces the result file atomically (through the prepared file when
+ * there is one); 0 or -1 with errno. */
 int statefile_write(struct statefile *sf, const struct verdict *v);
 /* 0 and *r filled (free r->results) when a valid result of our checks is
  * there; -1 when there is none, or it is corrupt, truncated or foreign. */
