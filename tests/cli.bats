@@ -127,8 +127,16 @@ args_are() {
 	done
 }
 
-@test "--port: a name that does not resolve is a usage error" {
-	usage_error --port nonexistent.invalid:80 --inetd --port nonexistent.invalid:80
+@test "--port: a name that does not resolve fails its check, never the start" {
+	run "$HC" --once --port nonexistent.invalid:80
+	[ "$status" -eq 1 ]
+	has_line "fail tcp nonexistent.invalid:80 [0-9]+ms resolve nonexistent.invalid: .+"
+}
+
+@test "--port and --http: what is neither an address nor a host name is a usage error" {
+	usage_error --port 'bad/name:80' --inetd --port 'bad/name:80'
+	usage_error --port '[db.internal]:80' --inetd --port '[db.internal]:80'
+	usage_error --http 'http://bad%name/' --inetd --http 'http://bad%name/'
 }
 
 @test "--script: empty, unterminated quotes and a trailing backslash are usage errors" {

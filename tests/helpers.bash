@@ -140,3 +140,37 @@ not() {
 		return 1
 	fi
 }
+
+# ns_start [-n]: a private mount namespace (and with -n a network namespace
+# of its own, loopback up) held by a sleeping process, PID in NS; in_ns runs
+# commands in it.  Its mounts vanish with it at teardown.
+ns_start() {
+	local flags=(--mount --propagation private)
+	[ "${1-}" = -n ] && flags+=(--net)
+	bg unshare "${flags[@]}" sleep 600
+	NS=$BG_PID
+	wait_until 5 ns_ready || return 1
+	if [ "${1-}" = -n ]; then
+		in_ns ip link set lo up
+	fi
+}
+
+ns_ready() {
+	[ "$(readlink "/proc/$NS/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]
+}
+
+# in_ns CMD...: CMD in the namespaces of ns_start (exec'd, same PID).
+in_ns() {
+	nsenter -t "$NS" -m -n -- "$@"
+}
+
+# ns_file PATH TEXT: inside the namespace, PATH holds TEXT (a bind mount of
+# a file in $T, which ns_file may rewrite in place later).
+ns_file() {
+	local f
+	f="$T/ns$(printf '%s' "$1" | tr / _)"
+	printf '%s\n' "$2" >"$f"
+	if ! grep -qs "^$1\$" "$T/ns.mounted"; then
+		in_ns mount --bind "$f" "$1" && echo "$1" >>"$T/ns.mounted"
+	fi
+}

@@ -399,21 +399,22 @@ while True:
 	ZK_PID=$BG_PID
 	wait_until 5 test -s "$T/zk.port"
 	zk=$(cat "$T/zk.port")
-	# The shipped file with ZooKeeper's port and the repository's contrib
-	# directory in place of the installed one; read as sh reads it (for this
-	# file systemd's EnvironmentFile= parsing gives the same value).
-	sed -e "s|/usr/local/share/doc/health-checker|$REPO|g" -e "s|2181|$zk|g" \
-		"$REPO/contrib/default" >"$T/default"
+	# The shipped file with ZooKeeper's port; read as sh reads it (for this
+	# file systemd's EnvironmentFile= parsing gives the same value).  The
+	# check goes by its bare name: the repository's contrib directory on
+	# PATH stands in for the installed one.
+	sed -e "s|2181|$zk|g" "$REPO/contrib/default" >"$T/default"
 	HEALTH_CHECKER_OPTS=$(. "$T/default" && printf '%s' "$HEALTH_CHECKER_OPTS")
 	export HEALTH_CHECKER_OPTS
-	grep -Fq "$REPO/contrib/checks/zk-ruok localhost $zk" <<<"$HEALTH_CHECKER_OPTS" || {
+	export PATH=$REPO/contrib/checks:$PATH
+	grep -Fq "'zk-ruok localhost $zk'" <<<"$HEALTH_CHECKER_OPTS" || {
 		echo "unexpected contrib/default: $HEALTH_CHECKER_OPTS" >&2
 		false
 	}
 	mkdir -m 700 "$T/rt"
 	export RUNTIME_DIRECTORY=$T/rt
 	unit_argv health-checker@.service
-	activate "$T/sa.log" -a -E RUNTIME_DIRECTORY -E HEALTH_CHECKER_OPTS -- "${ARGV[@]}"
+	activate "$T/sa.log" -a -E RUNTIME_DIRECTORY -E HEALTH_CHECKER_OPTS -E PATH -- "${ARGV[@]}"
 	get "$APORT"
 	assert_equal "$code" 200 || failed "$T/sa.log"
 	assert_body "$T/body" OK

@@ -60,7 +60,7 @@ mentions() {
 	grep -q '^ExecStart=.*/usr/bin/health-checker ' "$r/lib/systemd/system/health-checker@.service"
 	grep -q '^ExecStart=.*/usr/bin/health-checker ' "$r/lib/systemd/system/health-checker.service"
 	for f in "$REPO"/contrib/checks/*; do
-		[ -x "$r/share/doc/health-checker/contrib/checks/${f##*/}" ] || {
+		[ -x "$r/lib/health-checker/checks/${f##*/}" ] || {
 			echo "check ${f##*/} not installed executable" >&2
 			false
 		}
