@@ -166,6 +166,20 @@ start_xinetd() {
 	assert_equal "$output" ""
 }
 
+@test "xinetd: a one-shot killed with SIGKILL takes its script along" {
+	local oneshot
+	need xinetd xinetd
+	printf '#!/bin/sh\necho $$ >%s\nexec sleep 300\n' "$T/sleeper.pid" >"$T/sleeper"
+	chmod +x "$T/sleeper"
+	start_xinetd "--script $T/sleeper --script-timeout 10"
+	bg curl -s -o /dev/null --max-time 15 "http://127.0.0.1:$XPORT/"
+	wait_until 5 test -s "$T/sleeper.pid"
+	oneshot=$(ps -o ppid= -p "$(cat "$T/sleeper.pid")" | tr -d ' ')
+	[[ $(ps -o comm= -p "$oneshot") == health-checker* ]]
+	kill -KILL "$oneshot"
+	wait_until 2 gone "$(cat "$T/sleeper.pid")"
+}
+
 # --- HAProxy --------------------------------------------------------------
 
 # stats COMMAND: COMMAND on HAProxy's stats socket, the answer on stdout.

@@ -235,6 +235,24 @@ sent() { # EXPECTED: what the script sent the fake server
 	assert_equal "$got" "$(printf '%s' "$1" | od -An -c | tr -s ' ')"
 }
 
+@test "an installed binary runs the contrib checks by their bare names (PATH without them)" {
+	install_tree
+	fake imok
+	PATH=/usr/bin:/bin run "$T/root/usr/bin/health-checker" --once \
+		--script "zk-ruok 127.0.0.1 $FPORT 2"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[[ $output == *"ok script zk-ruok "* ]]
+	sent ruok
+	# Found on PATH first: a program of the same name there wins.
+	mkdir "$T/bin"
+	printf '#!/bin/sh\nexit 7\n' >"$T/bin/zk-ruok"
+	chmod +x "$T/bin/zk-ruok"
+	PATH=$T/bin:/usr/bin:/bin run "$T/root/usr/bin/health-checker" --once \
+		--script "zk-ruok 127.0.0.1 $FPORT 2"
+	[[ $output == *"fail script zk-ruok "*"exit 7"* ]]
+}
+
 @test "zk-ruok: imok -> 0 (sends ruok)" {
 	fake imok
 	check zk-ruok 127.0.0.1 "$FPORT" 2
