@@ -157,4 +157,4 @@ lint:
 	done
 	mandoc -Tlint -W warning man/health-checker.8
 	shellcheck -S warning contrib/checks/* tests/*.bash tests/run \
-		tests/bench/run .ci/run
+		tests/bench/run tests/systemd/container .ci/run
