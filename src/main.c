@@ -244,6 +244,23 @@ one_done(void *ctx, struct conn *c, enum serve_outcome outcome)
 
 static const struct serve_hooks one_hooks = {NULL, one_done};
 
+/* SIGTERM is how systemd stops a unit (systemctl stop, restart): a request
+ * already in progress still gets its real answer, within its deadlines, and
+ * the process exits after it.  A connection with nothing to read yet, once
+ * what has arrived is read, is closed.  SIGINT and SIGHUP stop at once. */
+static int
+finish_on_sigterm(struct conn *c)
+{
+	if (serve_is_idle(c))
+		serve_read_now(c);
+	if (serve_is_idle(c))
+		return 0;
+	log_msg(LOGLVL_INFO, "signal %d: answering the request in progress "
+			     "first",
+		SIGTERM);
+	return 1;
+}
+
 /* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
 static int
 serve_one(const struct options *o, int in_fd, int out_fd,
@@ -285,11 +302,14 @@ serve_one(const struct options *o, int in_fd, int out_fd,
 		loop_close(&loop);
 		return EXIT_TROUBLE;
 	}
-	while (!st.finished && in.sig == 0)
+	while (!st.finished && in.sig == 0) {
 		if (loop_run_once(&loop) == -1) {
 			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 			break;
 		}
+		if (in.sig == SIGTERM && finish_on_sigterm(c))
+			in.sig = 0;
+	}
 	serve_free(c);
 	flight_close(&fl);
 	if (interrupted(&in))

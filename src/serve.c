@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,7 +499,13 @@ serve_is_idle(const struct conn *c)
 void
 serve_read_now(struct conn *c)
 {
-	if (c->state == ST_READ)
+	struct pollfd p;
+
+	/* Only what has arrived: stdin from inetd may be a blocking
+	 * descriptor, and no read may wait here. */
+	p.fd = c->inw.fd;
+	p.events = POLLIN;
+	if (c->state == ST_READ && poll(&p, 1, 0) == 1)
 		read_head(c);
 }
 

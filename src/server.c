@@ -308,7 +308,15 @@ stop(struct server *s, int sig)
 		s->ls[i].w.fd = -1;
 	}
 	/* Requests in flight finish within their own deadlines; connections
-	 * that have sent nothing would only wait for their timeout. */
+	 * that have sent nothing would only wait for their timeout.  What has
+	 * arrived is read first, so that a probe accepted a moment ago gets
+	 * its answer.  A read ends at most its own connection: next stays
+	 * valid. */
+	for (sl = s->slots; sl != NULL; sl = next) {
+		next = sl->next;
+		if (serve_is_idle(sl->conn))
+			serve_read_now(sl->conn);
+	}
 	for (sl = s->slots; sl != NULL; sl = next) {
 		next = sl->next;
 		if (serve_is_idle(sl->conn)) {

@@ -159,9 +159,16 @@ ns_ready() {
 	[ "$(readlink "/proc/$NS/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]
 }
 
-# in_ns CMD...: CMD in the namespaces of ns_start (exec'd, same PID).
+# in_ns CMD...: CMD in the namespaces of ns_start.
 in_ns() {
 	nsenter -t "$NS" -m -n -- "$@"
+}
+
+# bg_ns CMD...: bg, in the namespaces of ns_start: nsenter execs CMD, so
+# BG_PID is CMD's own PID (a function such as in_ns would leave it the PID
+# of a subshell, and teardown would miss CMD).
+bg_ns() {
+	bg nsenter -t "$NS" -m -n -- "$@"
 }
 
 # ns_file PATH TEXT: inside the namespace, PATH holds TEXT (a bind mount of

@@ -422,29 +422,67 @@ fds_clean() {
 	grep -q '^OK$' "$T/out"
 }
 
-@test "SIGTERM to a one-shot (--once and --inetd) kills its scripts' groups too" {
-	local mode pid
-	for mode in once inetd; do
-		rm -f "$T/pid"
-		if [ "$mode" = once ]; then
-			bg "$HC" --once --script "sh -c 'echo \$\$ > $T/pid; exec sleep 37'"
-		else
-			# A FIFO held open read-write here: the request is in
-			# it, and its end never comes, so the one-shot is busy
-			# with its script when the signal arrives.
-			mkfifo "$T/fifo"
-			exec 7<>"$T/fifo"
-			printf 'GET / HTTP/1.0\r\n\r\n' >&7
-			bg sh -c 'exec "$@" <&7 7<&-' sh "$HC" --inetd \
-				--script "sh -c 'echo \$\$ > $T/pid; exec sleep 37'"
-		fi
-		pid=$BG_PID
-		wait_until 5 test -s "$T/pid"
-		kill -TERM "$pid"
+# inetd_busy SCRIPT-CMD...: an --inetd one-shot busy with its script: the
+# request in a FIFO held open read-write here (its end never comes); PID in
+# $pid, its answer in $T/out.
+inetd_busy() {
+	rm -f "$T/pid" "$T/fifo"
+	mkfifo "$T/fifo"
+	exec 7<>"$T/fifo"
+	printf 'GET / HTTP/1.0\r\n\r\n' >&7
+	bg sh -c 'exec "$@" <&7 7<&-' sh "$HC" --inetd "$@" >"$T/out"
+	pid=$BG_PID
+	wait_until 5 test -s "$T/pid"
+}
+
+@test "SIGTERM to --once, SIGINT and SIGHUP to --inetd: stopped at once, scripts' groups killed" {
+	local sig
+	rm -f "$T/pid"
+	bg "$HC" --once --script "sh -c 'echo \$\$ > $T/pid; exec sleep 37'"
+	pid=$BG_PID
+	wait_until 5 test -s "$T/pid"
+	kill -TERM "$pid"
+	wait_until 5 gone "$pid"
+	wait_until 5 gone "$(cat "$T/pid")"
+	for sig in INT HUP; do
+		inetd_busy --script "sh -c 'echo \$\$ > $T/pid; exec sleep 37'"
+		kill "-$sig" "$pid"
 		wait_until 5 gone "$pid"
-		[ "$mode" = once ] || exec 7>&-
+		exec 7>&-
 		wait_until 5 gone "$(cat "$T/pid")"
 	done
+}
+
+@test "SIGTERM to --inetd (systemctl stop): the request in progress still gets its real answer" {
+	local start
+	inetd_busy --script "sh -c 'echo \$\$ > $T/pid; sleep 1'"
+	start=$(date +%s%N)
+	kill -TERM "$pid"
+	wait_until 5 gone "$pid"
+	exec 7>&-
+	echo "answered $(ms_since "$start") ms after SIGTERM" >&2
+	assert_equal "$(status_line "$T/out")" "HTTP/1.0 200 OK"
+	wait "$pid"
+}
+
+# term_blocked PID: SIGTERM is in PID's blocked signal mask.
+term_blocked() {
+	local mask
+	mask=$(awk '$1 == "SigBlk:" { print $2 }' "/proc/$1/status")
+	(((16#$mask & 16#4000) != 0))
+}
+
+@test "SIGTERM to --inetd before any byte came: closed at once, quietly" {
+	mkfifo "$T/fifo"
+	exec 7<>"$T/fifo"
+	bg sh -c 'exec "$@" <&7 7<&-' sh "$HC" --inetd --script true >"$T/out"
+	pid=$BG_PID
+	# Its signals are blocked (taken through the loop) once it is up.
+	wait_until 5 term_blocked "$pid"
+	kill -TERM "$pid"
+	wait_until 2 gone "$pid"
+	exec 7>&-
+	[ ! -s "$T/out" ]
 }
 
 @test "as PID 1 (a container's entrypoint) a script's orphans are reaped, not left as zombies" {
