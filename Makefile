@@ -26,10 +26,11 @@ HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 
 SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
 	src/http.c src/checks.c src/spawn.c src/reap.c src/lookup.c \
-	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c
+	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c \
+	src/change.c
 HDR = src/options.h src/words.h src/log.h src/loop.h src/http.h \
 	src/checks.h src/spawn.h src/reap.h src/lookup.h src/serve.h \
-	src/server.h src/flight.h src/statefile.h src/report.h
+	src/server.h src/flight.h src/statefile.h src/report.h src/change.h
 
 all: health-checker
 
@@ -69,7 +70,7 @@ CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
 CHECKS = contrib/checks/zk-ruok contrib/checks/zk-mntr \
 	contrib/checks/pg-isready contrib/checks/redis-ping
 UNITS = units/health-checker.socket units/health-checker@.service \
-	units/health-checker.service
+	units/health-checker.service units/health-checker-server.socket
 
 # Units and contrib name the installed binary and scripts: paths rewritten
 # to BINDIR and DOCDIR as they are copied.
@@ -87,6 +88,8 @@ install: health-checker
 		sed -e 's|@bindir@|$(BINDIR)|g' \
 			-e 's|/usr/local/bin|$(BINDIR)|g' \
 			-e 's|/usr/local/share/doc/health-checker|$(DOCDIR)|g' \
+			-e '/^@sandbox@$$/r units/sandbox.inc' \
+			-e '/^@sandbox@$$/d' \
 			$$f >$$d/$${f##*/} && chmod 644 $$d/$${f##*/} || exit 1; \
 	done
 	for f in $(CHECKS); do \
@@ -100,7 +103,8 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/health-checker.8 \
 		$(DESTDIR)$(UNITDIR)/health-checker.socket \
 		$(DESTDIR)$(UNITDIR)/health-checker@.service \
-		$(DESTDIR)$(UNITDIR)/health-checker.service
+		$(DESTDIR)$(UNITDIR)/health-checker.service \
+		$(DESTDIR)$(UNITDIR)/health-checker-server.socket
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CHECKSDIR)
 	-rmdir $(DESTDIR)$(PREFIX)/lib/health-checker
 

@@ -18,6 +18,9 @@
 /* Bytes read from a script's pipe per wake-up: bounds how long one chatty
  * script can hold the loop from other connections. */
 #define OUTPUT_SLICE ((size_t)256 * 1024)
+/* Children of ours stuck in uninterruptible sleep, beyond which scripts
+ * fail without being run: a hung disk must not make processes without end. */
+#define CHECK_STUCK_MAX 64
 
 struct probe {
 	struct check_run *run;
@@ -100,6 +103,14 @@ errno_is_ours(int err)
 	       err == ENOBUFS;
 }
 
+/* The same for making a process, which EAGAIN refuses at a process limit
+ * (TasksMax, pids.max, RLIMIT_NPROC). */
+static int
+fork_errno_is_ours(int err)
+{
+	return errno_is_ours(err) || err == EAGAIN;
+}
+
 /* A script's output as one log-safe, quoted line. */
 static void
 escape_output(const char *in, size_t n, char *out, size_t cap)
@@ -136,10 +147,16 @@ run_done(struct timer *t)
 	v.n = run->o->nchecks;
 	v.results = run->results;
 	v.finished_ns = run->finished_ns;
+	/* Ours only when nothing failed but for our own shortage: a real
+	 * failure beside it is still the service's. */
+	v.ours = 1;
 	for (i = 0; i < v.n; i++) {
 		v.ok &= run->results[i].ok;
-		v.ours |= run->results[i].ours;
+		if (!run->results[i].ok && !run->results[i].ours)
+			v.ours = 0;
 	}
+	if (v.ok)
+		v.ours = 0;
 	run->done(run->ctx, &v);
 }
 
@@ -185,13 +202,13 @@ finish(struct probe *p, int ok, const char *reason)
 
 /* A failure for errno err, marked ours when it is our own shortage. */
 static void
-finish_errno(struct probe *p, const char *what, int err)
+finish_errno(struct probe *p, const char *what, int err, int ours)
 {
 	char reason[CHECK_REASON_MAX];
 
 	snprintf(reason, sizeof(reason), "%s%s%s", what, *what ? ": " : "",
 		 strerror(err));
-	finish_as(p, 0, errno_is_ours(err), reason);
+	finish_as(p, 0, ours, reason);
 }
 
 static void
@@ -211,16 +228,27 @@ finish_as(struct probe *p, int ok, int ours, const char *reason)
 	p->res->ms = (int)(loop_now() - run->started);
 	snprintf(p->res->reason, sizeof(p->res->reason), "%s",
 		 ok ? "" : reason);
-	if (ok) {
-		log_msg(LOGLVL_INFO, "check %s %s ok %dms",
+	if (!ok && p->spec->type == CHECK_SCRIPT && p->ran) {
+		size_t keep = p->outlen < CHECK_OUTPUT_NOTE ? p->outlen
+							    : CHECK_OUTPUT_NOTE;
+
+		p->res->output_len = (int)keep;
+		memcpy(p->res->output, p->out + p->outlen - keep, keep);
+	}
+	/* One line per check at debug; at info, the verdict's change says
+	 * which failed and why (see change.h). */
+	if (!log_enabled(LOGLVL_DEBUG)) {
+		/* nothing */
+	} else if (ok) {
+		log_msg(LOGLVL_DEBUG, "check %s %s ok %dms",
 			type_names[p->spec->type], p->spec->target, p->res->ms);
 	} else if (p->spec->type == CHECK_SCRIPT && p->ran) {
 		escape_output(p->out, p->outlen, output, sizeof(output));
-		log_msg(LOGLVL_WARN,
+		log_msg(LOGLVL_DEBUG,
 			"check script %s fail %dms %s output \"%s\"",
 			p->spec->target, p->res->ms, reason, output);
 	} else {
-		log_msg(LOGLVL_WARN, "check %s %s fail %dms %s",
+		log_msg(LOGLVL_DEBUG, "check %s %s fail %dms %s",
 			type_names[p->spec->type], p->spec->target, p->res->ms,
 			reason);
 	}
@@ -309,7 +337,7 @@ connected(struct probe *p, struct watch *w)
 	p->head = malloc(HTTP_HEAD_MAX);
 	w->fn = http_io;
 	if (p->head == NULL || loop_add(p->run->loop, w, LOOP_OUT) == -1)
-		finish_errno(p, "", p->head == NULL ? ENOMEM : errno);
+		finish_errno(p, "", p->head == NULL ? ENOMEM : errno, 1);
 }
 
 static void
@@ -363,7 +391,7 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 
 	p->socks = calloc(n, sizeof(*p->socks));
 	if (p->socks == NULL) {
-		finish_errno(p, "", ENOMEM);
+		finish_errno(p, "", ENOMEM, 1);
 		return;
 	}
 	p->nsocks = n;
@@ -434,7 +462,7 @@ tcp_start(struct probe *p)
 				 s->port, AF_UNSPEC, resolved, p);
 	if (p->lookup == NULL) {
 		snprintf(what, sizeof(what), "resolve %s", s->host);
-		finish_errno(p, what, errno);
+		finish_errno(p, what, errno, fork_errno_is_ours(errno));
 	}
 }
 
@@ -507,18 +535,24 @@ poll_exit(struct timer *t)
 		timer_arm(p->run->loop, t, loop_now() + EXIT_POLL_MS);
 }
 
-/* The script is gone (or never will be, as far as we wait): its watches
- * and pipe closed, and the process reaped now or handed to the reaper. */
-static void
-let_go(struct probe *p)
+/* Lets go of the script: watches and pipe closed, reaped now if it has
+ * exited (and, as PID 1, the orphans it left in its group as they exit),
+ * else handed to the reaper.  Returns 1 with the wait status when reaped. */
+static int
+let_go(struct probe *p, int *status)
 {
-	int status;
+	struct reaper *r = p->run->env->reaper;
+	int reaped;
 
 	close_output(p);
 	stop_exit_watch(p);
-	if (!spawn_reap(&p->child, &status))
-		reaper_adopt(p->run->env->reaper, p->child.pid);
+	reaped = spawn_reap(&p->child, status);
+	if (reaped)
+		reaper_adopt_group(r, p->child.pid);
+	else
+		reaper_adopt(r, p->child.pid);
 	p->spawned = 0;
+	return reaped;
 }
 
 static void
@@ -533,16 +567,10 @@ script_exited(struct watch *w, unsigned events)
 	 * that keeps the pipe open gets no more of our time. */
 	if (p->child.outfd != -1)
 		drain_output(p);
-	close_output(p);
-	stop_exit_watch(p);
 	err = spawn_exec_error(&p->child);
 	/* It has exited: the reap does not wait. */
-	if (!spawn_reap(&p->child, &status)) {
-		reaper_adopt(p->run->env->reaper, p->child.pid);
+	if (!let_go(p, &status))
 		status = -1;
-	}
-	reaper_adopt_group(p->run->env->reaper, p->child.pid);
-	p->spawned = 0;
 	if (killed)
 		snprintf(reason, sizeof(reason), "timed out");
 	else if (err != 0)
@@ -558,10 +586,10 @@ script_exited(struct watch *w, unsigned events)
 			 WTERMSIG(status));
 	else
 		snprintf(reason, sizeof(reason), "wait status %d", status);
-	finish(p,
-	       !killed && err == 0 && status != -1 && WIFEXITED(status) &&
-		       WEXITSTATUS(status) == 0,
-	       reason);
+	finish_as(p,
+		  !killed && err == 0 && status != -1 && WIFEXITED(status) &&
+			  WEXITSTATUS(status) == 0,
+		  !killed && fork_errno_is_ours(err), reason);
 }
 
 /* The deadline: the group is killed, and the answer does not wait for it
@@ -570,6 +598,8 @@ script_exited(struct watch *w, unsigned events)
 static void
 script_timed_out(struct probe *p)
 {
+	int status;
+
 	spawn_kill(&p->child);
 	if (spawn_exited(&p->child)) {
 		script_exited(&p->exitw, LOOP_IN);
@@ -578,19 +608,30 @@ script_timed_out(struct probe *p)
 	/* What it wrote so far is for the log. */
 	if (p->child.outfd != -1)
 		drain_output(p);
-	let_go(p);
+	let_go(p, &status);
 	finish(p, 0, "timed out");
 }
 
 static void
 script_start(struct probe *p)
 {
-	int err;
+	char reason[CHECK_REASON_MAX];
+	size_t stuck = reaper_count(p->run->env->reaper);
+	int err, status;
 
+	/* Scripts stuck where SIGKILL cannot reach them (a hung mount): a
+	 * new one would only join them, and a hang is this check's failure,
+	 * found out now instead of at the deadline. */
+	if (stuck >= CHECK_STUCK_MAX) {
+		snprintf(reason, sizeof(reason),
+			 "not run: %zu earlier scripts still stuck", stuck);
+		finish(p, 0, reason);
+		return;
+	}
 	p->child.outfd = p->child.pidfd = p->child.errfd = -1;
 	err = spawn_start(p->spec->argv, p->run->env->nofile, &p->child);
 	if (err != 0) {
-		finish_errno(p, "cannot execute", err);
+		finish_errno(p, "cannot execute", err, fork_errno_is_ours(err));
 		return;
 	}
 	p->spawned = p->ran = 1;
@@ -610,8 +651,8 @@ script_start(struct probe *p)
 	    loop_add(p->run->loop, &p->outw, LOOP_IN) == -1) {
 		err = errno;
 		spawn_kill(&p->child);
-		let_go(p);
-		finish_errno(p, "", err);
+		let_go(p, &status);
+		finish_errno(p, "", err, 1);
 	}
 }
 
@@ -693,8 +734,10 @@ check_run_free(struct check_run *run)
 			free(p->socks);
 			free(p->head);
 		} else if (p->spawned) {
+			int status;
+
 			spawn_kill(&p->child);
-			let_go(p);
+			let_go(p, &status);
 		}
 	}
 	timer_cancel(run->loop, &run->done_timer);

@@ -11,6 +11,7 @@
 #include "reap.h"
 
 #define CHECK_REASON_MAX 96
+#define CHECK_OUTPUT_NOTE 252
 
 /* Plain data: the singleflight state file holds an array of these. */
 struct check_result {
@@ -20,6 +21,10 @@ struct check_result {
 	 * about the service, and must never pass for its failure. */
 	int ours;
 	char reason[CHECK_REASON_MAX]; /* why it failed; "" when ok */
+	/* The end of a failed script's output (where the reason usually is),
+	 * for the log alone: never in an answer (it may hold anything). */
+	int output_len;
+	char output[CHECK_OUTPUT_NOTE];
 };
 
 struct verdict {

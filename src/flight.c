@@ -122,7 +122,8 @@ note_save(struct flight *fl, int failed, int err)
 static void
 save(struct flight *fl, const struct verdict *v)
 {
-	if (!fl->shared)
+	/* A run we could not do says nothing worth keeping for others. */
+	if (!fl->shared || v->ours)
 		return;
 	if (statefile_write(&fl->sf, v) == -1)
 		note_save(fl, 1, errno);

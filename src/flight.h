@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "change.h"
 #include "checks.h"
 #include "loop.h"
 #include "options.h"
@@ -43,6 +44,7 @@ struct flight {
 	int runs, max_runs;
 	struct flight_wait *queue, *queue_tail;
 	int save_failing; /* said once, not at every run */
+	struct change *change; /* told of every verdict; set by the owner */
 	enum flight_state state;
 	struct check_run *run;
 	int locked;

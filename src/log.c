@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,13 +39,15 @@ static size_t pending_len, pending_off;
 static const char *const level_names[] = {
 	[LOGLVL_PANIC] = "panic", [LOGLVL_FATAL] = "fatal",
 	[LOGLVL_ERROR] = "error", [LOGLVL_WARN] = "warning",
-	[LOGLVL_INFO] = "info",   [LOGLVL_DEBUG] = "debug",
+	[LOGLVL_NOTICE] = "notice", [LOGLVL_INFO] = "info",
+	[LOGLVL_DEBUG] = "debug",
 };
 
 static const int level_priority[] = {
 	[LOGLVL_PANIC] = LOG_EMERG, [LOGLVL_FATAL] = LOG_CRIT,
 	[LOGLVL_ERROR] = LOG_ERR,   [LOGLVL_WARN] = LOG_WARNING,
-	[LOGLVL_INFO] = LOG_INFO,   [LOGLVL_DEBUG] = LOG_DEBUG,
+	[LOGLVL_NOTICE] = LOG_NOTICE, [LOGLVL_INFO] = LOG_INFO,
+	[LOGLVL_DEBUG] = LOG_DEBUG,
 };
 
 /* JOURNAL_STREAM is "DEV:INO" of the stream systemd connected to stderr. */
@@ -183,6 +186,10 @@ sink_write(const char *p, size_t n)
 			errno = EAGAIN;
 			return -1;
 		}
+		/* A writable pipe has room for PIPE_BUF bytes, not for any
+		 * line: the rest waits in pending. */
+		if (n > PIPE_BUF)
+			n = PIPE_BUF;
 	}
 	return write(out_fd, p, n);
 }
@@ -318,6 +325,10 @@ log_level_parse(const char *name, enum log_level *level)
 
 	if (strcasecmp(name, "warn") == 0) {
 		*level = LOGLVL_WARN;
+		return 0;
+	}
+	if (strcasecmp(name, "trace") == 0) {
+		*level = LOGLVL_DEBUG;
 		return 0;
 	}
 	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {

@@ -10,6 +10,7 @@ enum log_level {
 	LOGLVL_FATAL,
 	LOGLVL_ERROR,
 	LOGLVL_WARN,
+	LOGLVL_NOTICE, /* shown at info: a change of verdict back to healthy */
 	LOGLVL_INFO,
 	LOGLVL_DEBUG
 };
@@ -18,7 +19,8 @@ enum log_level {
 void log_open(void);
 void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
-/* 0 when name is a level (panic fatal error warning warn info debug). */
+/* 0 when name is a level (panic fatal error warning warn info debug, and
+ * trace as debug, as logrus has it). */
 int log_level_parse(const char *name, enum log_level *level);
 /* Non-zero when messages go to a plain stderr a person reads. */
 int log_is_stderr(void);

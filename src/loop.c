@@ -264,22 +264,26 @@ loop_run_once(struct loop *loop)
 int
 loop_add_signals(struct loop *loop, struct watch *w)
 {
-	sigset_t mask;
+	sigset_t mask, old;
+	int e;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigprocmask(SIG_BLOCK, &mask, &old);
 	w->fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (w->fd == -1)
-		return -1;
-	if (loop_add(loop, w, LOOP_IN) == -1) {
+	if (w->fd != -1 && loop_add(loop, w, LOOP_IN) == 0)
+		return 0;
+	/* Blocked with nobody to read them, they would never stop us: the
+	 * defaults again. */
+	e = errno;
+	if (w->fd != -1)
 		close(w->fd);
-		w->fd = -1;
-		return -1;
-	}
-	return 0;
+	w->fd = -1;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return -1;
 }
 
 int

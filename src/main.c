@@ -270,6 +270,7 @@ serve_one(const struct options *o, int in_fd, int out_fd,
 	struct interrupt in;
 	struct reaper reaper;
 	struct check_env env;
+	struct change change;
 	struct flight fl;
 	struct loop loop;
 	struct conn *c;
@@ -293,11 +294,16 @@ serve_one(const struct options *o, int in_fd, int out_fd,
 	env.nofile = nofile;
 	watch_interrupts(&loop, &in);
 	flight_init(&fl, &env, o);
+	/* One process per request: what the last verdict was is found in a
+	 * file, and told only when this one differs. */
+	change_open(&change, o, 1);
+	fl.change = &change;
 	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, &one_hooks, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));
 		flight_close(&fl);
+		change_close(&change);
 		interrupted(&in);
 		loop_close(&loop);
 		return EXIT_TROUBLE;
@@ -312,6 +318,7 @@ serve_one(const struct options *o, int in_fd, int out_fd,
 	}
 	serve_free(c);
 	flight_close(&fl);
+	change_close(&change);
 	if (interrupted(&in))
 		st.finished = 0;
 	reaper_close(&reaper);

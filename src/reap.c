@@ -20,7 +20,7 @@ struct corpse {
 
 /* Returns 1 when c is gone for good. */
 static int
-reap_one(struct corpse *c)
+reap_one(struct reaper *rp, struct corpse *c)
 {
 	pid_t r;
 
@@ -31,7 +31,15 @@ reap_one(struct corpse *c)
 	kill(-c->pid, SIGKILL);
 	while ((r = waitpid(c->pid, NULL, WNOHANG)) == -1 && errno == EINTR)
 		;
-	return r != 0;
+	if (r == 0)
+		return 0;
+	/* As PID 1 the killed group's orphans are ours: they keep its id
+	 * alive (no reuse) until the last of them is reaped. */
+	if (r > 0 && rp->orphans_are_ours && spawn_reap_group(c->pid)) {
+		c->group = 1;
+		return 0;
+	}
+	return 1;
 }
 
 static void
@@ -42,7 +50,7 @@ sweep(struct reaper *r)
 	while (*pp != NULL) {
 		struct corpse *c = *pp;
 
-		if (reap_one(c)) {
+		if (reap_one(r, c)) {
 			*pp = c->next;
 			free(c);
 			r->n--;

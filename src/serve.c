@@ -35,6 +35,7 @@ struct conn {
 	struct watch inw, outw;         /* outw only when out_fd is not in_fd */
 	unsigned in_events, out_events; /* what the loop watches now */
 	int in_eof;                     /* nothing more to read */
+	int head_told;                  /* hooks->head called */
 	int want_out;                   /* a write would block */
 	struct timer timer;
 	struct flight_wait wait;
@@ -174,6 +175,18 @@ write_some(struct conn *c)
 	start_drain(c);
 }
 
+/* The connection is done waiting for a head: it has one, or an answer to
+ * a bad one.  Either way, not to be closed to make room any more. */
+static void
+leave_read(struct conn *c)
+{
+	if (c->head_told)
+		return;
+	c->head_told = 1;
+	if (c->hooks->head != NULL)
+		c->hooks->head(c->ctx, c);
+}
+
 /* Formats and sends an answer; the conn goes on to ST_WRITE. */
 static void
 respond_as(struct conn *c, enum http_status status, const char *type,
@@ -184,6 +197,7 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	/* Only a complete request line tells the version to answer with. */
 	int have_req = c->req.method != NULL && c->req.status != HTTP_505;
 
+	leave_read(c);
 	timer_cancel(c->loop, &c->timer);
 	r.status = status;
 	r.minor = have_req ? c->req.minor : 1;
@@ -219,7 +233,7 @@ respond_error(struct conn *c, enum http_status status)
 	char body[64];
 	int n;
 
-	log_msg(LOGLVL_INFO, "request %s bad: %d %s", c->peer,
+	log_msg(LOGLVL_DEBUG, "request %s bad: %d %s", c->peer,
 		http_code(status), http_reason(status));
 	n = snprintf(body, sizeof(body), "%d %s", http_code(status),
 		     http_reason(status));
@@ -272,7 +286,9 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 		 : c->o->fail_status == 503 ? HTTP_503
 		 : c->o->fail_status == 500 ? HTTP_500
 					    : HTTP_504;
-	log_msg(v->ok ? LOGLVL_INFO : LOGLVL_WARN, "verdict %s %d %dms",
+	if (c->fl->change != NULL)
+		change_note(c->fl->change, c->o, v);
+	log_msg(LOGLVL_DEBUG, "verdict %s %d %dms",
 		v->ok ? "healthy" : "unhealthy", http_code(status),
 		(int)(loop_now() - c->started));
 	if (!c->o->details) {
@@ -297,9 +313,8 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 static void
 got_request(struct conn *c)
 {
-	if (c->hooks->head != NULL)
-		c->hooks->head(c->ctx, c);
-	log_msg(LOGLVL_INFO, "request %s %.*s %.*s", c->peer,
+	leave_read(c);
+	log_msg(LOGLVL_DEBUG, "request %s %.*s %.*s", c->peer,
 		(int)c->req.method_len, c->req.method,
 		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
 		c->req.target);
@@ -307,7 +322,7 @@ got_request(struct conn *c)
 	/* A drained node: `touch` the file before a deploy, `rm` after. */
 	if (c->o->maintenance_file != NULL &&
 	    access(c->o->maintenance_file, F_OK) == 0) {
-		log_msg(LOGLVL_INFO, "verdict maintenance 503 (%s exists)",
+		log_msg(LOGLVL_DEBUG, "verdict maintenance 503 (%s exists)",
 			c->o->maintenance_file);
 		respond_as(c, HTTP_503, text_plain, body_maintenance,
 			   sizeof(body_maintenance) - 1, MAINTENANCE_RETRY);

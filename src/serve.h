@@ -18,7 +18,8 @@ enum serve_outcome {
 struct conn;
 
 struct serve_hooks {
-	/* Once, when a complete request head has arrived (NULL: no call). */
+	/* Once, when the connection stops waiting for a head: a complete one
+	 * came, or a bad one is being answered (NULL: no call). */
 	void (*head)(void *ctx, struct conn *c);
 	/* Once, from the loop, at the end; the caller then frees the conn
 	 * with serve_free() and closes in_fd and out_fd. */

@@ -55,6 +55,7 @@ struct server {
 	struct reaper reaper;
 	struct check_env env;
 	struct flight fl;
+	struct change change;
 	struct listener *ls;
 	int nls;
 	int accepting; /* listeners are in the loop */
@@ -285,7 +286,8 @@ notify(const char *path, const char *msg)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return;
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	/* systemd's queue full must not stall the loop. */
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
 		   (const struct sockaddr *)&sun, salen) == -1)
 		log_msg(LOGLVL_WARN, "NOTIFY_SOCKET %s: %s", path,
 			strerror(errno));
@@ -509,6 +511,8 @@ server_run(const struct options *o, int first_fd, int nfds,
 	s.env.nofile = script_nofile;
 	s.log_retry.fn = on_log_retry;
 	flight_init(&s.fl, &s.env, o);
+	change_open(&s.change, o, 0);
+	s.fl.change = &s.change;
 	if (setup(&s, first_fd, nfds) == -1) {
 		if (errno != 0 && s.sigw.fd == -1)
 			log_msg(LOGLVL_ERROR, "server setup: %s",
@@ -542,6 +546,7 @@ server_run(const struct options *o, int first_fd, int nfds,
 		close(s.sigw.fd);
 	free(s.ls);
 	flight_close(&s.fl);
+	change_close(&s.change);
 	reaper_close(&s.reaper);
 	timer_cancel(&s.loop, &s.log_retry);
 	timer_cancel(&s.loop, &s.room);

@@ -7,14 +7,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "spawn.h"
 
-/* The same number on every architecture since Linux 5.3 and 5.9; older
- * libc headers may not name them. */
+/* Older libc headers may not name them; these are the numbers of every
+ * architecture but alpha and mips, whose headers are recent enough. */
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -93,7 +94,7 @@ exec_search(char *const argv[])
 	const char *file = argv[0], *path = getenv("PATH"), *p, *end;
 	char self[PATH_MAX];
 	ssize_t n;
-	int eacces = 0;
+	int eacces = 0, err;
 
 	if (strchr(file, '/') != NULL) {
 		execve(file, argv, environ);
@@ -116,19 +117,27 @@ exec_search(char *const argv[])
 		if (*end == '\0')
 			break;
 	}
+	err = errno;
 	n = readlink("/proc/self/exe", self, sizeof(self) - sizeof(CHECKS_DIR));
 	if (n > 0) {
+		struct stat st;
 		char *slash;
 
 		self[n] = '\0';
 		slash = strrchr(self, '/');
-		if (slash != NULL) {
+		if (slash != NULL)
 			memcpy(slash, CHECKS_DIR, sizeof(CHECKS_DIR));
+		/* Only a directory nobody else could have filled: a binary
+		 * run from /tmp/x/ must not run /tmp/lib/... of anybody's. */
+		if (slash != NULL && stat(self, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && (st.st_mode & 022) == 0 &&
+		    (st.st_uid == 0 || st.st_uid == geteuid())) {
 			try_exec(self, strlen(self), file, argv);
+			if (errno != ENOENT)
+				err = errno;
 		}
 	}
-	if (eacces && errno == ENOENT)
-		errno = EACCES;
+	errno = eacces && err == ENOENT ? EACCES : err;
 }
 
 /* The forked child, up to exec.  It is a copy of a single-threaded process,
@@ -158,13 +167,17 @@ child(char *const argv[], unsigned long nofile, int outfd, int errfd,
 	/* The write end blocks: a script that writes is paced by our
 	 * reads, never failed with EAGAIN. */
 	fcntl(outfd, F_SETFL, 0);
-	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null == -1 || dup2(null, 0) == -1 || dup2(outfd, 1) == -1 ||
-	    dup2(outfd, 2) == -1)
+	if (dup2(outfd, 1) == -1 || dup2(outfd, 2) == -1)
 		goto fail;
 	/* Nothing of ours, nor what a supervisor leaked to us; errfd is
-	 * close-on-exec. */
+	 * close-on-exec.  Closed first, so /dev/null finds a descriptor even
+	 * at the limit. */
 	spawn_close_fds(errfd);
+	null = open("/dev/null", O_RDONLY);
+	if (null == -1 || dup2(null, 0) == -1)
+		goto fail;
+	if (null != 0)
+		close(null);
 	/* Our raised descriptor limit stays ours: a script gets the one we
 	 * were given (select() and close-all loops depend on it). */
 	if (nofile > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {

@@ -12,7 +12,7 @@
 #include "loop.h"
 #include "statefile.h"
 
-#define MAGIC "HCSTATE2"
+#define MAGIC "HCSTATE3"
 
 struct record_head {
 	char magic[8];
@@ -119,11 +119,68 @@ default_dir(char *err, size_t errlen)
 	return private_tmp_dir(err, errlen);
 }
 
+char *
+statefile_path(const struct options *o, const char *suffix, char *err,
+	       size_t errlen)
+{
+	size_t slen = strlen(suffix);
+	char *dir, *path;
+
+	if (o->lock_file != NULL) {
+		path = malloc(strlen(o->lock_file) + slen + 1);
+		if (path != NULL)
+			sprintf(path, "%s%s", o->lock_file, suffix);
+	} else {
+		dir = default_dir(err, errlen);
+		if (dir == NULL)
+			return NULL;
+		path = malloc(strlen(dir) + slen + 32);
+		if (path != NULL)
+			sprintf(path, "%s/state-%016llx%s", dir,
+				(unsigned long long)config_hash(o), suffix);
+		free(dir);
+	}
+	if (path == NULL)
+		snprintf(err, errlen, "state file: %s", strerror(ENOMEM));
+	return path;
+}
+
+int
+statefile_open_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	/* O_NOFOLLOW: a planted symlink is refused, never followed; a FIFO
+	 * must not block the open. */
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+		  0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: not a regular file of ours", path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0)
+		fchmod(fd, 0600);
+	return fd;
+}
+
+void
+statefile_boot_id(char *out, size_t cap)
+{
+	read_boot_id(out, cap);
+}
+
 int
 statefile_open(struct statefile *sf, const struct options *o, char *err,
 	       size_t errlen)
 {
-	struct stat st;
+	const char *slash;
 	size_t len;
 
 	memset(sf, 0, sizeof(*sf));
@@ -131,59 +188,34 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 	sf->nchecks = o->nchecks;
 	sf->config = config_hash(o);
 	read_boot_id(sf->boot_id, sizeof(sf->boot_id));
-	if (o->lock_file != NULL) {
-		const char *slash = strrchr(o->lock_file, '/');
-
-		sf->lockpath = strdup(o->lock_file);
-		sf->dir = slash == NULL ? strdup(".")
-			  : slash == o->lock_file
-				  ? strdup("/")
-				  : strndup(o->lock_file,
-					    (size_t)(slash - o->lock_file));
-	} else {
-		sf->dir = default_dir(err, errlen);
-		if (sf->dir == NULL)
-			return -1;
-		sf->lockpath = malloc(strlen(sf->dir) + 32);
-		if (sf->lockpath != NULL)
-			sprintf(sf->lockpath, "%s/state-%016llx", sf->dir,
-				(unsigned long long)sf->config);
-	}
-	if (sf->dir == NULL || sf->lockpath == NULL)
-		goto nomem;
+	sf->lockpath = statefile_path(o, "", err, errlen);
+	if (sf->lockpath == NULL)
+		return -1;
+	slash = strrchr(sf->lockpath, '/');
+	sf->dir = slash == NULL ? strdup(".")
+		  : slash == sf->lockpath
+			  ? strdup("/")
+			  : strndup(sf->lockpath, (size_t)(slash - sf->lockpath));
 	len = strlen(sf->lockpath);
 	sf->resultpath = malloc(len + 8);
-	if (sf->resultpath == NULL)
-		goto nomem;
+	if (sf->dir == NULL || sf->resultpath == NULL) {
+		snprintf(err, errlen, "lock file: %s", strerror(ENOMEM));
+		statefile_close(sf);
+		return -1;
+	}
 	memcpy(sf->resultpath, sf->lockpath, len);
 	memcpy(sf->resultpath + len, ".result", 8);
-
-	/* O_NOFOLLOW: a planted symlink is refused, never followed; a FIFO
-	 * must not block the open. */
-	sf->lockfd = open(
-		sf->lockpath,
-		O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+	sf->lockfd = statefile_open_private(sf->lockpath, err, errlen);
 	if (sf->lockfd == -1) {
-		snprintf(err, errlen, "lock file %s: %s", sf->lockpath,
-			 strerror(errno));
+		/* "lock file PATH: why", as before */
+		char why[512];
+
+		snprintf(why, sizeof(why), "lock file %s", err);
+		snprintf(err, errlen, "%s", why);
 		statefile_close(sf);
 		return -1;
 	}
-	if (fstat(sf->lockfd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid()) {
-		snprintf(err, errlen,
-			 "lock file %s: not a regular file of ours",
-			 sf->lockpath);
-		statefile_close(sf);
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0)
-		fchmod(sf->lockfd, 0600);
 	return 0;
-nomem:
-	snprintf(err, errlen, "lock file: %s", strerror(ENOMEM));
-	statefile_close(sf);
-	return -1;
 }
 
 void
@@ -410,13 +442,16 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	    memcmp(h.boot_id, sf->boot_id, sizeof(sf->boot_id)) != 0 ||
 	    h.finished_ns > loop_now_ns() || record_sum(&h, res) != sum)
 		ok = 0;
-	r->v.ours = 0;
+	r->v.ours = 1;
 	for (i = 0; ok && i < nchecks; i++) {
 		if ((res[i].ok != 0 && res[i].ok != 1) ||
 		    (res[i].ours != 0 && res[i].ours != 1) ||
+		    res[i].output_len < 0 ||
+		    res[i].output_len > CHECK_OUTPUT_NOTE ||
 		    memchr(res[i].reason, '\0', sizeof(res[i].reason)) == NULL)
 			ok = 0;
-		r->v.ours |= res[i].ours;
+		if (!res[i].ok && !res[i].ours)
+			r->v.ours = 0;
 	}
 	if (!ok) {
 		free(res);
@@ -425,6 +460,8 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	r->v.finished_ns = h.finished_ns;
 	r->results = res;
 	r->v.ok = h.ok != 0;
+	if (r->v.ok)
+		r->v.ours = 0;
 	r->v.n = nchecks;
 	r->v.results = res;
 	return 0;

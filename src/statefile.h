@@ -28,6 +28,15 @@ struct state_result {
 	struct check_result *results; /* v.results points here */
 };
 
+/* --lock-file, or DIR/state-HASH, with suffix appended (malloc'd); the
+ * directory made when it is ours to make.  NULL with a reason in err. */
+char *statefile_path(const struct options *o, const char *suffix, char *err,
+		     size_t errlen);
+/* Opens (creating, 0600) a regular file of ours, never through a symlink;
+ * -1 with a reason in err. */
+int statefile_open_private(const char *path, char *err, size_t errlen);
+/* This boot's id: CLOCK_MONOTONIC stamps mean nothing across boots. */
+void statefile_boot_id(char *out, size_t cap);
 /* 0, or -1 with a reason in err: the caller then goes on alone. */
 int statefile_open(struct statefile *sf, const struct options *o, char *err,
 		   size_t errlen);

@@ -241,7 +241,7 @@ once() {
 	request 'GET / HTTP/1.0\r\n\r\n' --http "$U/status/500"
 	assert_answer "$T/answer" "HTTP/1.0 504 Gateway Timeout" \
 		"At least one health check failed"
-	grep -q ' warning check http .*/status/500 fail [0-9]*ms status 500' \
+	grep -q ' warning verdict unhealthy.*: http .*/status/500 status 500' \
 		"$T/hc.log"
 }
 

@@ -352,7 +352,7 @@ while True:
 	status=0
 	printf 'GET / HTTP/1.0\r\n\r\n' |
 		timeout 30 nsenter -t "$NS" -m -n -- "$HC" --inetd \
-			--port db.internal:5432 --port-timeout 1 \
+			--port db.internal:5432 --port-timeout 1 --log-level debug \
 			>"$T/answer" 2>"$T/err" || status=$?
 	ms=$(ms_since "$start")
 	figure "exit $status, answered in $ms ms"
@@ -386,7 +386,7 @@ while True:
 	ns_file /etc/hosts "127.0.0.2 db.test"
 	PORT=$(free_port)
 	bg_ns "$HC" --listener "127.0.0.1:$PORT" --port "db.test:$lport" \
-		2>>"$T/hc.log"
+		--log-level debug 2>>"$T/hc.log"
 	HC_PID=$BG_PID
 	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
 	assert_equal "$(code)" 200

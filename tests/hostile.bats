@@ -44,6 +44,8 @@ up() {
 	MODE=$1
 	shift
 	PORT=$(free_port)
+	# Per-request log lines, which the tests read, are debug.
+	set -- --log-level debug "$@"
 	if [ "$MODE" = server ]; then
 		start_hc --listener "127.0.0.1:$PORT" "$@"
 		wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log" ||
@@ -368,7 +370,7 @@ quiet_closes() {
 		show
 		return 1
 	}
-	not grep ' info request 127\.0\.0\.1' "$T/hc.log"
+	not grep -E ' debug request 127\.0\.0\.1:[0-9]+ [A-Z]+ ' "$T/hc.log"
 	not test -e "$T/pids"
 	still_serves
 }
@@ -500,7 +502,7 @@ kill -SEGV $$'
 	check_answer "$1" 'HTTP/1.0 504 Gateway Timeout' \
 		"^fail script $T/segv [0-9]+ms killed by signal 11\$" \
 		--script-timeout 1 --script "$T/segv"
-	grep -Eq "warning check script $T/segv fail [0-9]+ms killed by signal 11" \
+	grep -Eq "debug check script $T/segv fail [0-9]+ms killed by signal 11" \
 		"$T/hc.log"
 }
 
@@ -656,6 +658,7 @@ private_tmp_works() {
 				--script true 2>/dev/null | head -n 1 | tr -d "\r"
 			stat -c "%a %u %F" /tmp/health-checker-$(id -u)
 			find /tmp/health-checker-$(id -u) -name "state-*" ! -name "*.result" \
+				! -name "*.verdict" \
 				-exec stat -c "%a %F" {} +'
 	elif [ ! -e "$dir" ]; then
 		# No namespace: the real /tmp, and we remove only what we made.
@@ -664,7 +667,8 @@ private_tmp_works() {
 				--inetd --singleflight --script true 2>/dev/null |
 				head -n 1 | tr -d "\r"
 			stat -c "%a %u %F" "$2"
-			find "$2" -name "state-*" ! -name "*.result" -exec stat -c "%a %F" {} +
+			find "$2" -name "state-*" ! -name "*.result" ! -name "*.verdict" \
+				-exec stat -c "%a %F" {} +
 			' sh "$HC" "$dir"
 		rm -rf "$dir"
 	else

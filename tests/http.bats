@@ -352,8 +352,8 @@ pad() {
 	inetd_request 'GET /x HTTP/1.1\r\n\r\n' --log-level debug --script "sh -c 'echo out; echo err >&2; exit 3'"
 	pipe_ok
 	assert_answer 'HTTP/1.1 504 Gateway Timeout' "$FAIL_BODY"
-	grep -q ' info request - GET /x$' "$T/err" || { show_answer; false; }
-	grep -q ' warning verdict unhealthy 504 ' "$T/err" || { show_answer; false; }
+	grep -q ' debug request - GET /x$' "$T/err" || { show_answer; false; }
+	grep -q ' debug verdict unhealthy 504 ' "$T/err" || { show_answer; false; }
 }
 
 # --- bad requests: pipe and socket ----------------------------------------
@@ -423,9 +423,9 @@ pad() {
 }
 
 @test "a bad request is logged as bad" {
-	inetd_request 'hello\r\n\r\n' --script "$T/mark"
+	inetd_request 'hello\r\n\r\n' --script "$T/mark" --log-level debug
 	pipe_ok
-	grep -q ' request - bad: 400 Bad Request$' "$T/err" || { show_answer; false; }
+	grep -q ' debug request - bad: 400 Bad Request$' "$T/err" || { show_answer; false; }
 }
 
 @test "pipe: a partial head then EOF is 400, checks not run" {

@@ -11,6 +11,10 @@ setup() {
 	DOWN=$(free_port)
 	TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 	REQ='GET /health HTTP/1.0\r\n\r\n'
+	# The record of the last verdict one-shots compare notes through:
+	# this test's own.
+	mkdir -m 700 "$T/rt"
+	export RUNTIME_DIRECTORY=$T/rt
 }
 
 teardown() {
@@ -43,7 +47,7 @@ line_no() {
 # all_plain FILE: every line has the plain format.
 all_plain() {
 	local bad
-	bad=$(grep -Ev "^$TS (panic|fatal|error|warning|info|debug) [^ ].*\$" "$1" || true)
+	bad=$(grep -Ev "^$TS (panic|fatal|error|warning|notice|info|debug) [^ ].*\$" "$1" || true)
 	if [ -n "$bad" ]; then
 		printf 'lines not in the plain format:\n%s\n' "$bad" >&2
 		return 1
@@ -77,59 +81,142 @@ ends_with() {
 	assert_equal "${got%x}" "$2"
 }
 
-@test "info: request, check and verdict lines in the plain format" {
+@test "info: the first verdict is told once, at notice, in the plain format; a repeat tells nothing" {
 	inetd_request "$REQ" --port "$UP" --script true
 	[ "$status" -eq 0 ]
 	cat "$T/err" >&2
 	all_plain "$T/err"
-	has_line "$TS info request - GET /health"
-	has_line "$TS info check tcp 127\\.0\\.0\\.1:$UP ok [0-9]+ms"
-	has_line "$TS info check script true ok [0-9]+ms"
-	has_line "$TS info verdict healthy 200 [0-9]+ms"
-	# one line per event, request first and verdict last
-	[ "$(wc -l <"$T/err")" -eq 4 ]
-	[ "$(line_no ' request ')" -eq 1 ]
-	[ "$(line_no ' verdict ')" -eq 4 ]
+	has_line "$TS notice verdict healthy"
+	[ "$(wc -l <"$T/err")" -eq 1 ]
+	inetd_request "$REQ" --port "$UP" --script true
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+	assert_equal "$(cat "$T/err")" ""
 }
 
-@test "info: failing checks and the unhealthy verdict are warnings" {
+@test "info: an unhealthy verdict names each failing check, its reason and a script's output" {
 	inetd_request "$REQ" --port "$UP" --port "$DOWN" --script "sh -c 'echo hi; exit 3'"
 	[ "$status" -eq 0 ]
 	cat "$T/err" >&2
 	all_plain "$T/err"
-	has_line "$TS info request - GET /health"
-	has_line "$TS info check tcp 127\\.0\\.0\\.1:$UP ok [0-9]+ms"
-	has_line "$TS warning check tcp 127\\.0\\.0\\.1:$DOWN fail [0-9]+ms refused"
-	has_line "$TS warning check script sh fail [0-9]+ms exit 3 output \"hi\\\\n\""
-	has_line "$TS warning verdict unhealthy 504 [0-9]+ms"
+	has_line "$TS warning verdict unhealthy: tcp 127\\.0\\.0\\.1:$DOWN refused; script sh exit 3 \"hi\\\\n\""
+	[ "$(wc -l <"$T/err")" -eq 1 ]
 }
 
-@test "info: the peer of a socket is ADDR:PORT" {
-	socket_activate -a -- "$HC" --port "$UP"
-	printf "$REQ" | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
-	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
-	wait_until 5 grep -q ' verdict ' "$T/sa.log"
-	has_line "$TS info request 127\\.0\\.0\\.1:[0-9]+ GET /health" "$T/sa.log"
-	has_line "$TS info verdict healthy 200 [0-9]+ms" "$T/sa.log"
+@test "info: 20 healthy one-shot probes write one line in all" {
+	local i
+	: >"$T/all"
+	for i in $(seq 20); do
+		inetd_request "$REQ" --port "$UP" --script true
+		assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+		cat "$T/err" >>"$T/all"
+	done
+	cat "$T/all" >&2
+	assert_equal "$(wc -l <"$T/all")" 1
+	has_line "$TS notice verdict healthy" "$T/all"
 }
 
-@test "info: a bad request is logged" {
-	inetd_request 'BLAH\r\n\r\n' --port "$UP"
-	[ "$status" -eq 0 ]
-	assert_equal "$(status_line "$T/answer")" "HTTP/1.1 400 Bad Request"
-	has_line "$TS [a-z]+ request - bad: 400 Bad Request"
-	no_line ' check '
+# flap: one-shots against a port that goes down and comes back; every
+# stderr line in $T/all.
+flap() {
+	local i
+	: >"$T/all"
+	for i in 1 2 3; do
+		inetd_request "$REQ" --port "$UP" "$@"
+		cat "$T/err" >>"$T/all"
+	done
+	kill "$LISTENER_PID"
+	wait_until 5 not port_open 127.0.0.1 "$UP"
+	for i in 1 2 3; do
+		inetd_request "$REQ" --port "$UP" "$@"
+		assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
+		cat "$T/err" >>"$T/all"
+	done
+	bg "$LISTEN" 127.0.0.1 "$UP" >/dev/null
+	wait_port "$UP"
+	for i in 1 2 3; do
+		inetd_request "$REQ" --port "$UP" "$@"
+		assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+		cat "$T/err" >>"$T/all"
+	done
+	cat "$T/all" >&2
 }
 
-@test "--log-level warning hides ok lines, shows fails" {
-	inetd_request "$REQ" --port "$UP" --port "$DOWN" --log-level warning
+@test "info: a port going down and back: the first verdict and the two changes, with the reason (one-shots)" {
+	flap
+	assert_equal "$(wc -l <"$T/all")" 3
+	has_line "$TS notice verdict healthy" "$T/all"
+	has_line "$TS warning verdict unhealthy \\(was healthy\\): tcp 127\\.0\\.0\\.1:$UP refused" "$T/all"
+	has_line "$TS notice verdict healthy \\(was unhealthy\\)" "$T/all"
+}
+
+@test "info: the same flap through the standalone server" {
+	local port i
+	port=$(free_port)
+	start_hc --listener "127.0.0.1:$port" --port "$UP"
+	wait_port "$port"
+	for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/"; done
+	kill "$LISTENER_PID"
+	wait_until 5 not port_open 127.0.0.1 "$UP"
+	for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/"; done
+	bg "$LISTEN" 127.0.0.1 "$UP" >/dev/null
+	wait_port "$UP"
+	for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/"; done
+	grep -v ' listening on ' "$T/hc.log" >"$T/all"
+	cat "$T/all" >&2
+	assert_equal "$(wc -l <"$T/all")" 3
+	has_line "$TS notice verdict healthy" "$T/all"
+	has_line "$TS warning verdict unhealthy \\(was healthy\\): tcp 127\\.0\\.0\\.1:$UP refused" "$T/all"
+	has_line "$TS notice verdict healthy \\(was unhealthy\\)" "$T/all"
+}
+
+@test "info: the same flap under --singleflight: still three lines" {
+	flap --singleflight
+	assert_equal "$(wc -l <"$T/all")" 3
+}
+
+@test "debug: request, checks, verdict: a line each, in the plain format" {
+	inetd_request "$REQ" --port "$UP" --script true --log-level debug
 	[ "$status" -eq 0 ]
 	cat "$T/err" >&2
 	all_plain "$T/err"
-	has_line "$TS warning check tcp 127\\.0\\.0\\.1:$DOWN fail [0-9]+ms refused"
-	has_line "$TS warning verdict unhealthy 504 [0-9]+ms"
-	no_line ' ok [0-9]+ms$'
-	no_line "^$TS info "
+	has_line "$TS debug request - GET /health"
+	has_line "$TS debug check tcp 127\\.0\\.0\\.1:$UP ok [0-9]+ms"
+	has_line "$TS debug check script true ok [0-9]+ms"
+	has_line "$TS debug verdict healthy 200 [0-9]+ms"
+	has_line "$TS notice verdict healthy"
+	[ "$(line_no ' request ')" -eq 1 ]
+}
+
+@test "debug: a failing script's output is on its check's line" {
+	inetd_request "$REQ" --port "$DOWN" --script "sh -c 'echo hi; exit 3'" --log-level debug
+	[ "$status" -eq 0 ]
+	has_line "$TS debug check tcp 127\\.0\\.0\\.1:$DOWN fail [0-9]+ms refused"
+	has_line "$TS debug check script sh fail [0-9]+ms exit 3 output \"hi\\\\n\""
+	has_line "$TS debug verdict unhealthy 504 [0-9]+ms"
+}
+
+@test "info: the peer of a socket is not logged, debug: it is ADDR:PORT" {
+	socket_activate -a -- "$HC" --port "$UP" --log-level debug
+	printf "$REQ" | python3 "$CLIENT" 127.0.0.1 "$APORT" >"$T/answer"
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
+	wait_until 5 grep -q ' verdict healthy 200' "$T/sa.log"
+	has_line "$TS debug request 127\\.0\\.0\\.1:[0-9]+ GET /health" "$T/sa.log"
+}
+
+@test "a bad request: nothing at info, a line at debug" {
+	inetd_request 'BLAH\r\n\r\n' --port "$UP"
+	[ "$status" -eq 0 ]
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.1 400 Bad Request"
+	assert_equal "$(cat "$T/err")" ""
+	inetd_request 'BLAH\r\n\r\n' --port "$UP" --log-level debug
+	has_line "$TS debug request - bad: 400 Bad Request"
+	no_line ' check '
+}
+
+@test "--log-level warning: a change to unhealthy is told, a change back is not" {
+	flap --log-level warning
+	assert_equal "$(wc -l <"$T/all")" 1
+	has_line "$TS warning verdict unhealthy \\(was healthy\\): tcp 127\\.0\\.0\\.1:$UP refused" "$T/all"
 }
 
 @test "--log-level warning: a healthy request logs nothing" {
@@ -142,7 +229,7 @@ ends_with() {
 @test "--log-level warn is warning" {
 	inetd_request "$REQ" --port "$UP" --port "$DOWN" --log-level warn
 	[ "$status" -eq 0 ]
-	has_line "$TS warning check tcp 127\\.0\\.0\\.1:$DOWN fail [0-9]+ms refused"
+	has_line "$TS warning verdict unhealthy: tcp 127\\.0\\.0\\.1:$DOWN refused"
 	no_line ' ok [0-9]+ms$'
 }
 
@@ -228,25 +315,25 @@ ends_with() {
 @test "JOURNAL_STREAM matching stderr: every line carries its <N> priority" {
 	: >"$T/err"
 	printf "$REQ" | JOURNAL_STREAM=$(stat -c %d:%i "$T/err") \
-		"$HC" --inetd --port "$UP" --port "$DOWN" --script true >"$T/answer" 2>>"$T/err"
+		"$HC" --inetd --port "$UP" --port "$DOWN" --script true --log-level debug >"$T/answer" 2>>"$T/err"
 	cat "$T/err" >&2
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
 	[ -s "$T/err" ]
 	no_line '^[^<]|^<[^0-7]|^<[0-7][^>]' "$T/err"
-	has_line '<6>request - GET /health'
-	has_line "<6>check tcp 127\\.0\\.0\\.1:$UP ok [0-9]+ms"
-	has_line '<6>check script true ok [0-9]+ms'
-	has_line "<4>check tcp 127\\.0\\.0\\.1:$DOWN fail [0-9]+ms refused"
-	has_line '<4>verdict unhealthy 504 [0-9]+ms'
+	has_line '<7>request - GET /health'
+	has_line "<7>check tcp 127\\.0\\.0\\.1:$UP ok [0-9]+ms"
+	has_line '<7>check script true ok [0-9]+ms'
+	has_line "<7>check tcp 127\\.0\\.0\\.1:$DOWN fail [0-9]+ms refused"
+	has_line "<4>verdict unhealthy: tcp 127\\.0\\.0\\.1:$DOWN refused"
 	no_line "$TS"
 }
 
-@test "JOURNAL_STREAM matching stderr: healthy verdict <6>, debug <7>" {
+@test "JOURNAL_STREAM matching stderr: a healthy change <5>, debug <7>" {
 	: >"$T/err"
 	printf "$REQ" | JOURNAL_STREAM=$(stat -c %d:%i "$T/err") \
-		"$HC" --inetd --port "$UP" --log-level debug >"$T/answer" 2>>"$T/err"
+		"$HC" --inetd --port "$UP" >"$T/answer" 2>>"$T/err"
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
-	has_line '<6>verdict healthy 200 [0-9]+ms'
+	has_line '<5>verdict healthy'
 	: >"$T/err"
 	JOURNAL_STREAM=$(stat -c %d:%i "$T/err") \
 		"$HC" --inetd --port "$UP" --log-level debug </dev/null >"$T/answer" 2>>"$T/err"
@@ -260,7 +347,7 @@ ends_with() {
 		"$HC" --inetd --port "$UP" --port "$DOWN" >"$T/answer" 2>>"$T/err"
 	[ -s "$T/err" ]
 	all_plain "$T/err"
-	has_line "$TS warning verdict unhealthy 504 [0-9]+ms"
+	has_line "$TS warning verdict unhealthy: tcp 127\\.0\\.0\\.1:$DOWN refused"
 	no_line '^<'
 }
 
@@ -269,9 +356,10 @@ ends_with() {
 	: >"$T/err"
 	for js in "" garbage "1:" ":2" "$(stat -c %d:%i "$T/err")x"; do
 		: >"$T/err"
+		rm -f "$T"/rt/*
 		printf "$REQ" | JOURNAL_STREAM=$js "$HC" --inetd --port "$UP" >"$T/answer" 2>>"$T/err"
 		[ -s "$T/err" ]
 		all_plain "$T/err"
-		has_line "$TS info verdict healthy 200 [0-9]+ms"
+		has_line "$TS notice verdict healthy"
 	done
 }

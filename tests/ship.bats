@@ -48,7 +48,8 @@ mentions() {
 	cmp "$REPO/health-checker" "$r/bin/health-checker"
 	[ -f "$r/share/man/man8/health-checker.8" ]
 	cmp "$REPO/man/health-checker.8" "$r/share/man/man8/health-checker.8"
-	for u in health-checker.socket health-checker@.service health-checker.service; do
+	for u in health-checker.socket health-checker@.service health-checker.service \
+		health-checker-server.socket; do
 		[ -f "$r/lib/systemd/system/$u" ] || {
 			echo "missing unit $u" >&2
 			false
@@ -94,7 +95,8 @@ mentions() {
 
 @test "make install UNITDIR=/etc/systemd/system puts the units there" {
 	install_tree UNITDIR=/etc/systemd/system
-	for u in health-checker.socket health-checker@.service health-checker.service; do
+	for u in health-checker.socket health-checker@.service health-checker.service \
+		health-checker-server.socket; do
 		[ -f "$T/root/etc/systemd/system/$u" ]
 	done
 	[ ! -e "$T/root/usr/lib/systemd/system" ]
@@ -121,10 +123,17 @@ mentions() {
 	need systemd-analyze systemd
 	# verify looks up Documentation=man:health-checker(8) with man(1).
 	need man man-db
-	install_tree
+	# Installed under its own prefix (no DESTDIR), so that the units name
+	# a binary that exists; the systemd suite verifies them in place too.
+	run make -s -C "$REPO" install PREFIX="$T/root/usr"
+	[ "$status" -eq 0 ] || {
+		echo "$output" >&2
+		false
+	}
 	cd "$T/root/usr/lib/systemd/system"
 	run env MANPATH="$T/root/usr/share/man" systemd-analyze verify \
-		./health-checker.socket ./health-checker@.service ./health-checker.service
+		./health-checker.socket ./health-checker@.service \
+		./health-checker.service ./health-checker-server.socket
 	echo "$output" >&2
 	[ "$status" -eq 0 ]
 	assert_equal "$output" ""

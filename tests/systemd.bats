@@ -118,7 +118,7 @@ get() {
 		ct test -f "/etc/systemd/system/$unit"
 	done
 	# The units name the installed binary.
-	ct grep -q 'exec /usr/bin/health-checker --inetd' /etc/systemd/system/health-checker@.service
+	ct grep -q '^ExecStart=/usr/bin/health-checker --inetd ' /etc/systemd/system/health-checker@.service
 
 	"$CONTAINER" cp "$CT" "$LISTEN" /usr/local/bin/listen
 	undo "rm -f /usr/local/bin/listen"

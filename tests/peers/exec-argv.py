@@ -5,7 +5,8 @@ NUL-separated.  Follows systemd's rules (systemd.service(5), "Command
 lines"): specifiers (%% only; any other is refused here), words split at
 whitespace with '...' and "..." quoting, C escapes processed inside and
 outside quotes, a word that is exactly $NAME split into the variable's
-words, ${NAME} substituted; a braceless $NAME inside a word stays as it is.
+words (quotes respected, then removed, as systemd does since v2xx), ${NAME}
+substituted; a braceless $NAME inside a word stays as it is.
 Exit 1 with a message on anything this emulation does not handle."""
 import os
 import re
@@ -72,7 +73,7 @@ def environment(argv):
     for w in argv:
         m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", w)
         if m:
-            out.extend(os.environ.get(m.group(1), "").split())
+            out.extend(words(os.environ.get(m.group(1), "")))
             continue
         out.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
                           lambda m: os.environ.get(m.group(1), ""), w))
