@@ -45,6 +45,16 @@ health-checker-asan: $(SRC) $(HDR)
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(SAN_FLAGS) \
 		-o $@ $(SRC) $(LDFLAGS)
 
+# One static binary against musl (Debian's musl-tools): no loader, no
+# library, runnable in an empty root or a scratch container image.
+MUSL_CC = musl-gcc
+health-checker-static: $(SRC) $(HDR)
+	$(MUSL_CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) \
+		-fstack-protector-strong $(CFLAGS) -static \
+		-o $@ $(SRC) -Wl,-z,relro,-z,now $(LDFLAGS)
+
+static: health-checker-static
+
 # The sanitized pass of `make check` alone.
 sanitize: health-checker-asan tests/listen
 	PLAIN=no SANITIZED=./health-checker-asan tests/run
@@ -59,11 +69,15 @@ werror:
 	for f in $(SRC) tests/listen.c; do \
 		$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
 			-Werror -c -o /dev/null $$f || exit 1; \
+		$(MUSL_CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(CFLAGS) \
+			-Werror -c -o /dev/null $$f || exit 1; \
 	done
 
-# The whole suite twice: against the build, then against ASan+UBSan.
-check: health-checker health-checker-asan tests/listen werror
-	SANITIZED=./health-checker-asan tests/run
+# The whole suite three times: against the build, ASan+UBSan, and the static
+# musl build.
+check: health-checker health-checker-asan health-checker-static tests/listen \
+	werror
+	SANITIZED=./health-checker-asan STATIC=./health-checker-static tests/run
 
 CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
 	contrib/haproxy.cfg contrib/aws-target-group.md contrib/supervisord.conf
@@ -73,12 +87,17 @@ UNITS = units/health-checker.socket units/health-checker@.service \
 	units/health-checker.service units/health-checker-server.socket
 
 # Units and contrib name the installed binary and scripts: paths rewritten
-# to BINDIR and DOCDIR as they are copied.
+# to BINDIR and DOCDIR as they are copied.  STATIC=1 installs the static
+# musl build as the binary.
+STATIC =
 install: health-checker
+	if [ -n "$(STATIC)" ]; then $(MAKE) health-checker-static; fi
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/contrib \
 		$(DESTDIR)$(CHECKSDIR)
-	cp health-checker $(DESTDIR)$(BINDIR)/health-checker
+	if [ -n "$(STATIC)" ]; then b=health-checker-static; \
+	else b=health-checker; fi; \
+	cp $$b $(DESTDIR)$(BINDIR)/health-checker
 	chmod 755 $(DESTDIR)$(BINDIR)/health-checker
 	cp man/health-checker.8 $(DESTDIR)$(MANDIR)/man8/health-checker.8
 	chmod 644 $(DESTDIR)$(MANDIR)/man8/health-checker.8
@@ -109,10 +128,13 @@ uninstall:
 	-rmdir $(DESTDIR)$(PREFIX)/lib/health-checker
 
 clean:
-	rm -f health-checker health-checker-asan tests/listen tests/bench/ref-server \
-		tests/bench/ref-oneshot tests/fuzz/http-fuzz tests/fuzz/words-fuzz
+	rm -f health-checker health-checker-asan health-checker-static \
+		tests/listen tests/bench/ref-server tests/bench/ref-oneshot \
+		tests/bench/ref-oneshot-static tests/fuzz/http-fuzz \
+		tests/fuzz/words-fuzz
 
-.PHONY: all check clean werror bench install uninstall fuzz sanitize lint
+.PHONY: all check clean werror bench install uninstall fuzz sanitize lint \
+	static
 
 tests/bench/ref-server: tests/bench/ref-server.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-server.c $(LDFLAGS)

@@ -451,7 +451,8 @@ static void
 tcp_start(struct probe *p)
 {
 	const struct check_spec *s = p->spec;
-	char what[CHECK_REASON_MAX];
+	char reason[CHECK_REASON_MAX];
+	int err;
 
 	if (s->host == NULL) {
 		connect_all(p, s->addrs, s->naddrs);
@@ -461,8 +462,10 @@ tcp_start(struct probe *p)
 	p->lookup = lookup_start(p->run->loop, p->run->env->reaper, s->host,
 				 s->port, AF_UNSPEC, resolved, p);
 	if (p->lookup == NULL) {
-		snprintf(what, sizeof(what), "resolve %s", s->host);
-		finish_errno(p, what, errno, fork_errno_is_ours(errno));
+		err = errno;
+		snprintf(reason, sizeof(reason), "resolve %s: %s", s->host,
+			 strerror(err));
+		finish_as(p, 0, fork_errno_is_ours(err), reason);
 	}
 }
 

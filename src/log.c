@@ -30,7 +30,7 @@ static enum sink sink = SINK_STDERR;
 static enum log_level threshold = LOGLVL_INFO;
 static int out_fd = STDERR_FILENO; /* -1: syslog not connected yet */
 static int out_socket;             /* send() with MSG_DONTWAIT */
-static int out_nonblock;           /* else poll() before each write */
+static int out_poll;               /* a pipe or tty we could not reopen */
 static int syslog_stream;          /* /dev/log is a stream socket */
 static unsigned long dropped;      /* lines lost since the last one out */
 static char pending[LINE_MAX_BYTES + 128]; /* the rest of a line half out */
@@ -97,10 +97,13 @@ open_stderr(const struct stat *st)
 		return; /* a file: never EAGAIN */
 	fd = open("/proc/self/fd/2",
 		  O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1)
-		return; /* no /proc: poll() before each write then */
+	if (fd == -1) {
+		/* No /proc, or another user's pipe: poll() before each
+		 * write then. */
+		out_poll = 1;
+		return;
+	}
 	out_fd = fd;
-	out_nonblock = 1;
 }
 
 void
@@ -179,7 +182,7 @@ sink_write(const char *p, size_t n)
 		}
 		return w;
 	}
-	if (!out_nonblock) {
+	if (out_poll) {
 		pfd.fd = out_fd;
 		pfd.events = POLLOUT;
 		if (poll(&pfd, 1, 0) != 1) {

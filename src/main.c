@@ -222,6 +222,7 @@ run_once(const struct options *o, unsigned long nofile)
 		st.finished = 0;
 	reaper_close(&reaper);
 	loop_close(&loop);
+	log_retry();
 	if (fflush(stdout) == EOF)
 		return EXIT_TROUBLE;
 	return st.finished && st.ok ? 0 : 1;

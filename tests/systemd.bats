@@ -39,12 +39,22 @@ setup() {
 	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
 	load helpers
 	UNDO=$BATS_TEST_TMPDIR/undo
+	LOAD=$BATS_TEST_DIRNAME/faults/load
+	PIDS=()
 }
 
 # Runs what the test asked to undo, last first; a failure fails the test,
 # as the next test would not start clean.
 teardown() {
-	local line rc=0
+	local line rc=0 pid
+	# What bg started on the host (load, fake servers), by PID.
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${PIDS[@]}"; do
+		wait_until 5 gone "$pid" || kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	[ -f "${UNDO:-}" ] || return 0
 	while read -r line; do
 		if ! ct sh -c "$line" </dev/null; then
@@ -94,6 +104,68 @@ get() {
 		echo "curl failed ($status): $output" >&2
 		return 1
 	fi
+}
+
+# netns CMD...: a program of the host's in the container's network (its
+# private loopback), for load and fake servers the root has no python for.
+netns() {
+	nsenter -t "$(cat "$CT/leader.pid")" -n -- "$@"
+}
+
+# bg_netns CMD...: the same in the background; nsenter execs CMD, so
+# BG_PID is CMD's and teardown stops it.
+bg_netns() {
+	bg nsenter -t "$(cat "$CT/leader.pid")" -n -- "$@"
+}
+
+# opts OPTIONS: HEALTH_CHECKER_OPTS in /etc/default/health-checker, put
+# back at teardown.
+opts() {
+	if [ ! -f "$BATS_TEST_TMPDIR/opts.kept" ]; then
+		keep /etc/default/health-checker
+		: >"$BATS_TEST_TMPDIR/opts.kept"
+	fi
+	write /etc/default/health-checker "HEALTH_CHECKER_OPTS=\"$1\""
+}
+
+# listen_inside PORT: the fixture listener on 127.0.0.1:PORT inside, as a
+# transient unit stopped at teardown.
+listen_inside() {
+	ct test -x /usr/local/bin/listen || {
+		"$CONTAINER" cp "$CT" "$LISTEN" /usr/local/bin/listen
+		undo "rm -f /usr/local/bin/listen"
+	}
+	undo "systemctl stop hc-listen-$1.service 2>/dev/null; true"
+	ct systemd-run --quiet --collect --unit="hc-listen-$1" \
+		/usr/local/bin/listen 127.0.0.1 "$1"
+	wait_until 10 open_inside "$1"
+}
+
+# use FORM: health-checker.socket (the per-connection form) or
+# health-checker.service (standalone) started, stopped at teardown.
+use() {
+	undo "systemctl stop health-checker.socket health-checker.service health-checker-server.socket"
+	ct systemctl start "$1"
+	wait_until 10 open_inside 5000
+}
+
+# code [PORT [SECONDS]]: the status curl gets inside (000: none).
+code() {
+	ct curl -s -o /dev/null -w '%{http_code}' -m "${2:-5}" \
+		"http://127.0.0.1:${1:-5000}/" || true
+}
+
+# mark TEXT: TEXT in the journal, and seen there.
+mark() {
+	ct systemd-cat -t hc-test-mark echo "$1"
+	wait_until 10 eval "ct journalctl -q --no-pager -t hc-test-mark -o cat | grep -qx '$1'"
+}
+
+# journal_between A B: the journal's lines after mark A and before mark B.
+journal_between() {
+	ct journalctl -q --no-pager -o short-monotonic |
+		sed -n "/hc-test-mark.*: $1\$/,/hc-test-mark.*: $2\$/p" |
+		sed '1d;$d'
 }
 
 @test "the container runs systemd as PID 1, and it is running" {
@@ -150,4 +222,269 @@ get() {
 	assert_equal "$(printf '%s\n' "$output" | awk '{ print $1 }')" lo
 	leader=$(cat "$CT/leader.pid")
 	[ "$(readlink "/proc/$leader/ns/net")" != "$(readlink /proc/self/ns/net)" ]
+}
+
+# --- the journal ------------------------------------------------------------
+
+@test "journal: a healthy probe adds no line at all, systemd's own included; a change is logged with its reason, tagged health-checker" {
+	local i
+	listen_inside 7000
+	opts "--port 7000"
+	use health-checker.socket
+	assert_equal "$(code)" 200
+	mark before
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		assert_equal "$(code)" 200
+	done
+	mark after
+	run journal_between before after
+	echo "$output" >&2
+	assert_equal "$output" ""
+	# A change of verdict: told once, with the reason, under our tag.
+	opts "--port 7001"
+	assert_equal "$(code)" 504
+	assert_equal "$(code)" 504
+	wait_until 10 eval "ct journalctl -q --no-pager -t health-checker -o cat | grep -q 'verdict unhealthy (was healthy): tcp 127.0.0.1:7001 refused'"
+	# The first verdict of each command line, and its change: no more.
+	run ct journalctl -q --no-pager -t health-checker -o cat
+	echo "$output" >&2
+	assert_equal "$(grep -c 'verdict' <<<"$output")" 2
+}
+
+# --- no client can disable or starve it ------------------------------------
+
+@test "a flood of 1000 connections from one source leaves the socket active and answering" {
+	local out
+	listen_inside 7000
+	opts "--port 7000"
+	use health-checker.socket
+	out=$(netns "$LOAD" requests 127.0.0.1 5000 1000 --parallel 100 --timeout 5)
+	echo "# flood: $out" >&3
+	run ct systemctl is-active health-checker.socket
+	assert_equal "$output" active
+	assert_equal "$(code)" 200
+}
+
+@test "4 sources x 100 idle connections, reopened as closed: 12 of 12 probes from a fifth answered 200" {
+	local i src ok=0 c
+	listen_inside 7000
+	opts "--port 7000"
+	use health-checker.socket
+	for src in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5; do
+		bg_netns "$LOAD" hold 127.0.0.1 5000 --idle 100 --seconds 10 \
+			--source "$src" >"$BATS_TEST_TMPDIR/hold.$src"
+	done
+	for src in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5; do
+		wait_until 10 grep -q ready "$BATS_TEST_TMPDIR/hold.$src"
+	done
+	for i in $(seq 12); do
+		c=$(code 5000 2)
+		[ "$c" != 200 ] || ok=$((ok + 1))
+		echo "probe $i: $c" >&2
+		sleep 0.5
+	done
+	echo "# idle attack: $ok of 12 probes answered 200" >&3
+	assert_equal "$ok" 12
+}
+
+# --- stop and restart never lie ---------------------------------------------
+
+# in_flight: a request in the background inside whose script takes 1 s;
+# its status will be in $BATS_TEST_TMPDIR/inflight once it ends.
+in_flight() {
+	ct sh -c 'curl -s -o /dev/null -w "%{http_code}" -m 10 http://127.0.0.1:5000/' \
+		>"$BATS_TEST_TMPDIR/inflight" &
+	INFLIGHT=$!
+	wait_until 10 eval "ct pgrep -f 'sleep 1.5' >/dev/null"
+}
+
+@test "systemctl stop and restart of either form: a request in flight gets its real verdict" {
+	local form action
+	opts "--script 'sleep 1.5'"
+	for form in health-checker.socket health-checker.service; do
+		for action in restart stop; do
+			use "$form"
+			in_flight
+			ct systemctl "$action" "$form"
+			wait "$INFLIGHT"
+			echo "# $action $form: in-flight answer $(cat "$BATS_TEST_TMPDIR/inflight")" >&3
+			assert_equal "$(cat "$BATS_TEST_TMPDIR/inflight")" 200
+		done
+	done
+}
+
+@test "systemctl restart health-checker.service: a probe every 50 ms is never refused" {
+	listen_inside 7000
+	opts "--port 7000"
+	use health-checker.service
+	ct sh -c 'end=$(($(date +%s%N) + 4000000000)); n=0; bad=0
+		while [ "$(date +%s%N)" -lt "$end" ]; do
+			c=$(curl -s -o /dev/null -w "%{http_code}" -m 2 http://127.0.0.1:5000/)
+			n=$((n + 1)); [ "$c" = 200 ] || bad=$((bad + 1))
+			sleep 0.05
+		done
+		echo "$n $bad"' >"$BATS_TEST_TMPDIR/probes" &
+	local prober=$!
+	sleep 1
+	ct systemctl restart health-checker.service
+	ct systemctl restart health-checker.service
+	wait "$prober"
+	read -r n bad <"$BATS_TEST_TMPDIR/probes"
+	echo "# restarts: $bad of $n probes not answered 200" >&3
+	[ "$n" -gt 20 ]
+	assert_equal "$bad" 0
+}
+
+@test "switching socket -> service -> socket works both ways, three times" {
+	local i
+	listen_inside 7000
+	opts "--port 7000"
+	undo "systemctl stop health-checker.socket health-checker.service health-checker-server.socket"
+	for i in 1 2 3; do
+		ct systemctl start health-checker.socket
+		wait_until 10 eval '[ "$(code)" = 200 ]'
+		run ct systemctl is-active health-checker.service
+		assert_equal "$output" inactive
+		ct systemctl start health-checker.service
+		wait_until 10 eval '[ "$(code)" = 200 ]'
+		run ct systemctl is-active health-checker.socket
+		assert_equal "$output" inactive
+	done
+}
+
+# --- checks can see the host -------------------------------------------------
+
+@test "ordinary checks see the host under the shipped sandbox, in both forms" {
+	local form
+	ct mkdir -p /home/ops
+	undo "rm -rf /home/ops"
+	write /home/ops/check 'exit 0'
+	ct sh -c 'sed -i "1i #!/bin/sh" /home/ops/check; chmod 755 /home/ops/check'
+	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
+	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
+	opts "--details --script 'pgrep -x systemd-journal' --script 'cat /proc/loadavg' --script free --script 'ss -ltn' --script 'nice -n 5 true' --script 'ionice -c 3 true' --script 'taskset -c 0 true' --script /home/ops/check --script 'zk-ruok localhost 2181' --script 'zk-ruok localhost 2181'"
+	for form in health-checker.socket health-checker.service; do
+		use "$form"
+		run ct curl -s -m 10 http://127.0.0.1:5000/
+		echo "$form: $output" >&2
+		assert_equal "$(head -n 1 <<<"$output")" OK
+	done
+}
+
+# --- the docs, verbatim -------------------------------------------------------
+
+# example NAME: the lines of README.md's shell block after the comment
+# "<!-- example: NAME -->", with sudo dropped (the container runs as root)
+# and the make install line left out (the suite has installed already).
+example() {
+	awk -v name="$1" '
+		$0 == "<!-- example: " name " -->" { found = 1; next }
+		found && /^```/ { if (inside) exit; inside = 1; next }
+		found && inside { print }
+	' "$BATS_TEST_DIRNAME/../README.md" |
+		sed -e 's/sudo //g' -e '/make install/d'
+}
+
+@test "README: the socket-activation example works verbatim (a fake ZooKeeper on 2181)" {
+	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
+	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
+	keep /etc/default/health-checker
+	undo "systemctl disable --quiet --now health-checker.socket"
+	example socket >"$BATS_TEST_TMPDIR/script"
+	cat "$BATS_TEST_TMPDIR/script" >&2
+	grep -q 'systemctl enable --now health-checker.socket' "$BATS_TEST_TMPDIR/script"
+	run ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	grep -q '^HTTP/1.1 200 OK' <<<"$output"
+}
+
+@test "README: the standalone example works verbatim" {
+	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
+	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
+	keep /etc/default/health-checker
+	undo "systemctl disable --quiet --now health-checker.service health-checker-server.socket"
+	example standalone >"$BATS_TEST_TMPDIR/script"
+	cat "$BATS_TEST_TMPDIR/script" >&2
+	run ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	grep -q '^HTTP/1.1 200 OK' <<<"$output"
+}
+
+@test "README: changing the port replaces it (the empty ListenStream= first)" {
+	listen_inside 7000
+	opts "--port 7000"
+	use health-checker.socket
+	undo "rm -rf /etc/systemd/system/health-checker.socket.d; systemctl daemon-reload"
+	example port >"$BATS_TEST_TMPDIR/script"
+	cat "$BATS_TEST_TMPDIR/script" >&2
+	ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
+	wait_until 10 open_inside 6000
+	assert_equal "$(code 6000)" 200
+	not open_inside 5000
+}
+
+@test "README: the SupplementaryGroups= drop-in lets checks use a socket of that group" {
+	local sock
+	ct sh -c 'getent group docker >/dev/null || groupadd docker'
+	undo "groupdel docker 2>/dev/null; true"
+	# A unix socket of group docker, mode 0660, made from the host in the
+	# container's file system (the root has no python).
+	sock=$CT/merged/srv/hc-test.sock
+	undo "rm -f /srv/hc-test.sock"
+	bg python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+os.chown(sys.argv[1], 0, int(sys.argv[2]))
+os.chmod(sys.argv[1], 0o660)
+s.listen(16)
+print("up", flush=True)
+while True:
+    s.accept()[0].close()
+' "$sock" "$(ct getent group docker | cut -d: -f3)" >"$BATS_TEST_TMPDIR/sock"
+	wait_until 10 grep -q up "$BATS_TEST_TMPDIR/sock"
+	opts "--unix /srv/hc-test.sock --details"
+	use health-checker.socket
+	run ct curl -s -m 10 http://127.0.0.1:5000/
+	echo "$output" >&2
+	grep -q 'fail unix /srv/hc-test.sock [0-9]*ms Permission denied' <<<"$output"
+	undo "rm -rf /etc/systemd/system/health-checker@.service.d; systemctl daemon-reload"
+	example groups >"$BATS_TEST_TMPDIR/script"
+	cat "$BATS_TEST_TMPDIR/script" >&2
+	ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
+	assert_equal "$(code)" 200
+}
+
+@test "--maintenance-file under /run works in both forms; under /tmp the unit cannot see it" {
+	local form
+	listen_inside 7000
+	undo "rm -f /run/health-checker.maintenance /tmp/health-checker.maintenance"
+	for form in health-checker.socket health-checker.service; do
+		opts "--port 7000 --maintenance-file /run/health-checker.maintenance"
+		use "$form"
+		assert_equal "$(code)" 200
+		ct touch /run/health-checker.maintenance
+		assert_equal "$(code)" 503
+		ct rm /run/health-checker.maintenance
+		assert_equal "$(code)" 200
+		# PrivateTmp: the operator's /tmp is not the unit's.
+		opts "--port 7000 --maintenance-file /tmp/health-checker.maintenance"
+		ct systemctl restart "$form"
+		wait_until 10 open_inside 5000
+		ct touch /tmp/health-checker.maintenance
+		assert_equal "$(code)" 200
+		ct rm /tmp/health-checker.maintenance
+	done
+}
+
+@test "systemd-analyze inside: the installed units verify clean" {
+	run ct systemd-analyze verify --man=no /etc/systemd/system/health-checker.socket \
+		/etc/systemd/system/health-checker@.service \
+		/etc/systemd/system/health-checker.service \
+		/etc/systemd/system/health-checker-server.socket
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	assert_equal "$output" ""
 }

@@ -166,7 +166,7 @@ answer_is() { # STATUS-LINE BODY
 }
 
 @test "valgrind: scripts passing and failing with output: clean" {
-	vg --inetd --details --script true \
+	vg --inetd --details --log-level debug --script true \
 		--script "sh -c 'echo out; echo err >&2; exit 3'"
 	assert_equal "$status" 0
 	assert_equal "$(status_line "$T/answer")" 'HTTP/1.0 504 Gateway Timeout'

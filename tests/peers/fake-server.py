@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""fake-server.py REPLY [RECORD]: a loopback TCP server standing in for
-ZooKeeper or Redis in the contrib check tests.  Binds 127.0.0.1:0, prints
-its port, then for every connection reads what the client sends (until a
+"""fake-server.py REPLY [RECORD [PORT]]: a loopback TCP server standing in
+for ZooKeeper or Redis in the contrib check tests.  Binds 127.0.0.1:PORT
+(default 0: a free one), prints its port, then for every connection reads what the client sends (until a
 short pause or 4 KiB), appends those bytes to RECORD, sends REPLY (taken
 byte for byte from the argument) and closes.  REPLY "-" never answers: the
 connection stays open until the server is killed."""
@@ -41,10 +41,11 @@ def serve(conn, reply, record):
 
 def main():
     reply = os.fsencode(sys.argv[1])
-    record = sys.argv[2] if len(sys.argv) > 2 else None
+    record = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+    port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
+    s.bind(("127.0.0.1", port))
     s.listen(16)
     print(s.getsockname()[1], flush=True)
     while True:
