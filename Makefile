@@ -130,7 +130,7 @@ uninstall:
 clean:
 	rm -f health-checker health-checker-asan health-checker-static \
 		tests/listen tests/bench/ref-server tests/bench/ref-oneshot \
-		tests/bench/ref-oneshot-static tests/fuzz/http-fuzz \
+		tests/bench/ref-oneshot-static tests/bench/execs tests/fuzz/http-fuzz \
 		tests/fuzz/words-fuzz
 
 .PHONY: all check clean werror bench install uninstall fuzz sanitize lint \
@@ -142,8 +142,16 @@ tests/bench/ref-server: tests/bench/ref-server.c
 tests/bench/ref-oneshot: tests/bench/ref-oneshot.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-oneshot.c $(LDFLAGS)
 
+tests/bench/ref-oneshot-static: tests/bench/ref-oneshot.c
+	$(MUSL_CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -static -o $@ \
+		tests/bench/ref-oneshot.c $(LDFLAGS)
+
+tests/bench/execs: tests/bench/execs.c
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/execs.c $(LDFLAGS)
+
 # Not part of check: prints figures beside references measured in the same run.
-bench: health-checker tests/listen tests/bench/ref-server tests/bench/ref-oneshot
+bench: health-checker health-checker-static tests/listen tests/bench/ref-server \
+	tests/bench/ref-oneshot tests/bench/ref-oneshot-static tests/bench/execs
 	tests/bench/run
 
 # Fuzzing (clang with libFuzzer): FUZZ_SECONDS per target; new inputs go to a

@@ -3,24 +3,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "change.h"
 #include "log.h"
 #include "statefile.h"
 
-#define MAGIC "HCVERD1"
+#define MAGIC "HCVERD2"
+/* How far apart two readings of the boot's wall-clock time may be and
+ * still be the same boot (the wall clock is slewed and stepped). */
+#define SAME_BOOT_MS 5000
 /* Room for every failing check's target, reason and a little output. */
 #define LINE_MAX_BYTES 8192
 
 struct record {
 	char magic[8];
-	char boot_id[40];
+	int64_t boot_ms; /* wall-clock time of the boot it was written in */
 	int64_t finished_ns;
 	uint64_t key;
 	int32_t ok;
 	int32_t pad;
 };
+
+/* When this boot began, by the wall clock: two clocks read through the
+ * vDSO instead of /proc's boot id at every probe. */
+static int64_t
+boot_ms(void)
+{
+	struct timespec wall, up;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	return ((int64_t)wall.tv_sec - up.tv_sec) * 1000 +
+	       (wall.tv_nsec - up.tv_nsec) / 1000000;
+}
 
 /* What makes two verdicts the same: healthy or not, and which checks
  * fail; not how long they took, nor the wording of a reason. */
@@ -53,7 +70,6 @@ open_record(struct change *ch, const struct options *o)
 	char *path;
 
 	ch->shared = 0;
-	statefile_boot_id(ch->boot_id, sizeof(ch->boot_id));
 	path = statefile_path(o, ".verdict", err, sizeof(err));
 	if (path != NULL) {
 		ch->fd = statefile_open_private(path, err, sizeof(err));
@@ -63,6 +79,16 @@ open_record(struct change *ch, const struct options *o)
 		log_msg(LOGLVL_DEBUG,
 			"verdict record: %s; changes are told per process",
 			err);
+}
+
+/* The lock goes with the descriptor: a one-shot process notes one
+ * verdict, and the close is its unlock. */
+static void
+release(struct change *ch)
+{
+	close(ch->fd);
+	ch->fd = -1;
+	ch->done = 1;
 }
 
 void
@@ -139,8 +165,11 @@ change_note(struct change *ch, const struct options *o,
 {
 	uint64_t key = verdict_key(v);
 	struct record rec, now;
+	int64_t boot = boot_ms();
 	int have;
 
+	if (ch->done)
+		return;
 	if (ch->shared)
 		open_record(ch, o);
 	if (ch->fd == -1) {
@@ -156,20 +185,21 @@ change_note(struct change *ch, const struct options *o,
 		return;
 	have = pread(ch->fd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec) &&
 	       memcmp(rec.magic, MAGIC, sizeof(rec.magic)) == 0 &&
-	       memcmp(rec.boot_id, ch->boot_id, sizeof(rec.boot_id)) == 0;
+	       rec.boot_ms > boot - SAME_BOOT_MS &&
+	       rec.boot_ms < boot + SAME_BOOT_MS;
 	if (have && (rec.finished_ns > v->finished_ns || rec.key == key)) {
-		flock(ch->fd, LOCK_UN);
+		release(ch);
 		return;
 	}
 	memset(&now, 0, sizeof(now));
 	memcpy(now.magic, MAGIC, sizeof(now.magic));
-	memcpy(now.boot_id, ch->boot_id, sizeof(now.boot_id));
+	now.boot_ms = boot;
 	now.finished_ns = v->finished_ns;
 	now.key = key;
 	now.ok = v->ok;
 	/* A full disk: each process then tells what it sees. */
 	if (pwrite(ch->fd, &now, sizeof(now), 0) != (ssize_t)sizeof(now))
 		log_msg(LOGLVL_DEBUG, "verdict record: %s", strerror(errno));
-	flock(ch->fd, LOCK_UN);
+	release(ch);
 	tell(o, v, have, have && rec.ok);
 }

@@ -13,10 +13,10 @@
 struct change {
 	int shared;   /* through the file, opened at the first verdict */
 	int fd;       /* the record shared by one-shots; -1: this process only */
+	int done;     /* the record was consulted: a one-shot's one verdict */
 	int known;    /* last and last_ok hold the verdict last logged */
 	uint64_t last;
 	int last_ok;
-	char boot_id[40];
 };
 
 /* shared: through the file (the one-shot modes), opened when the first

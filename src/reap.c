@@ -18,6 +18,8 @@ struct corpse {
 	struct corpse *next;
 };
 
+static int orphans_are_ours(struct reaper *r);
+
 /* Returns 1 when c is gone for good. */
 static int
 reap_one(struct reaper *rp, struct corpse *c)
@@ -35,7 +37,7 @@ reap_one(struct reaper *rp, struct corpse *c)
 		return 0;
 	/* As PID 1 the killed group's orphans are ours: they keep its id
 	 * alive (no reuse) until the last of them is reaped. */
-	if (r > 0 && rp->orphans_are_ours && spawn_reap_group(c->pid)) {
+	if (r > 0 && orphans_are_ours(rp) && spawn_reap_group(c->pid)) {
 		c->group = 1;
 		return 0;
 	}
@@ -73,17 +75,26 @@ on_poll(struct timer *t)
 void
 reaper_init(struct reaper *r, struct loop *loop)
 {
-	int sub = 0;
-
 	r->loop = loop;
 	r->list = NULL;
 	r->n = 0;
 	r->poll.fn = on_poll;
 	r->poll.ctx = r;
 	r->poll.armed = 0;
-	r->orphans_are_ours =
-		getpid() == 1 ||
-		(prctl(PR_GET_CHILD_SUBREAPER, &sub) == 0 && sub != 0);
+	r->orphans_are_ours = -1;
+}
+
+/* Asked the first time a script has ended, not at every start. */
+static int
+orphans_are_ours(struct reaper *r)
+{
+	int sub = 0;
+
+	if (r->orphans_are_ours == -1)
+		r->orphans_are_ours =
+			getpid() == 1 ||
+			(prctl(PR_GET_CHILD_SUBREAPER, &sub) == 0 && sub != 0);
+	return r->orphans_are_ours;
 }
 
 static void
@@ -115,7 +126,7 @@ reaper_adopt_group(struct reaper *r, pid_t pgid)
 	/* Only as PID 1 or a subreaper: otherwise the group's orphans are
 	 * not our children, and a pid reused as a group id could make us
 	 * reap a script of a later run. */
-	if (r->orphans_are_ours && spawn_reap_group(pgid))
+	if (orphans_are_ours(r) && spawn_reap_group(pgid))
 		adopt(r, pgid, 1);
 }
 

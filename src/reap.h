@@ -14,7 +14,8 @@ struct reaper {
 	struct loop *loop;
 	struct corpse *list;
 	size_t n;
-	int orphans_are_ours; /* PID 1 or a subreaper: scripts' orphans */
+	int orphans_are_ours; /* PID 1 or a subreaper: scripts' orphans;
+			       * -1 until first asked */
 	struct timer poll;
 };
 

@@ -83,6 +83,17 @@ describe_peer(int fd, const struct sockaddr_storage *peer, char *out,
 	}
 }
 
+/* The peer as logs show it.  Asked of the socket at the start only when
+ * debug lines (which use c->peer as it is) are on: a one-shot at the
+ * default level pays the getpeername() only for an error line. */
+static const char *
+peer_name(struct conn *c)
+{
+	if (c->peer[0] == '\0')
+		describe_peer(c->inw.fd, NULL, c->peer, sizeof(c->peer));
+	return c->peer;
+}
+
 static void
 watch(struct loop *loop, struct watch *w, unsigned *now, unsigned want)
 {
@@ -268,7 +279,7 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 		int err = errno;
 
 		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
-			c->peer, strerror(err));
+			peer_name(c), strerror(err));
 		respond_short(c, err);
 		return;
 	}
@@ -278,7 +289,7 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 				log_msg(LOGLVL_ERROR,
 					"request %s: a check could not be run: "
 					"%s",
-					c->peer, v->results[i].reason);
+					peer_name(c), v->results[i].reason);
 		respond_short(c, EMFILE);
 		return;
 	}
@@ -495,7 +506,8 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	c->outw.ctx = c;
 	c->timer.fn = on_timer;
 	c->timer.ctx = c;
-	describe_peer(in_fd, peer, c->peer, sizeof(c->peer));
+	if (peer != NULL || log_enabled(LOGLVL_DEBUG))
+		describe_peer(in_fd, peer, c->peer, sizeof(c->peer));
 	update_watches(c);
 	if (c->in_events == 0) {
 		free(c);
@@ -525,9 +537,9 @@ serve_read_now(struct conn *c)
 }
 
 const char *
-serve_peer(const struct conn *c)
+serve_peer(struct conn *c)
 {
-	return c->peer;
+	return peer_name(c);
 }
 
 void

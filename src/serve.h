@@ -41,6 +41,6 @@ int serve_is_idle(const struct conn *c);
  * unread.  Hooks may be called from here. */
 void serve_read_now(struct conn *c);
 /* The peer as logs show it. */
-const char *serve_peer(const struct conn *c);
+const char *serve_peer(struct conn *c);
 
 #endif

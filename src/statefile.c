@@ -91,14 +91,22 @@ private_tmp_dir(char *err, size_t errlen)
 	char path[64];
 	struct stat st;
 
+	uid_t uid = geteuid();
+
 	snprintf(path, sizeof(path), "/tmp/health-checker-%lu",
-		 (unsigned long)geteuid());
-	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
-		return NULL;
+		 (unsigned long)uid);
+	/* Made only when missing: one-shots come here at every probe. */
+	if (lstat(path, &st) == -1) {
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "mkdir %s: %s", path,
+				 strerror(errno));
+			return NULL;
+		}
+		if (lstat(path, &st) == -1)
+			st.st_mode = 0;
 	}
-	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+	if (!S_ISDIR(st.st_mode) || st.st_uid != uid ||
+	    (st.st_mode & 077) != 0) {
 		snprintf(err, errlen, "%s is not a private directory of ours",
 			 path);
 		return NULL;
