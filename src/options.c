@@ -45,15 +45,15 @@ static const struct option longopts[] = {
 	{"port-timeout", required_argument, NULL, OPT_PORT_TIMEOUT},
 	{"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
 	{"listener", required_argument, NULL, OPT_LISTENER},
-	{"singleflight", no_argument, NULL, OPT_SINGLEFLIGHT},
+	{"singleflight", optional_argument, NULL, OPT_SINGLEFLIGHT},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"inetd", no_argument, NULL, OPT_INETD},
-	{"once", no_argument, NULL, OPT_ONCE},
+	{"inetd", optional_argument, NULL, OPT_INETD},
+	{"once", optional_argument, NULL, OPT_ONCE},
 	{"lock-file", required_argument, NULL, OPT_LOCK_FILE},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"details", no_argument, NULL, OPT_DETAILS},
+	{"version", optional_argument, NULL, OPT_VERSION},
+	{"help", optional_argument, NULL, OPT_HELP},
+	{"details", optional_argument, NULL, OPT_DETAILS},
 	{"maintenance-file", required_argument, NULL, OPT_MAINTENANCE_FILE},
 	{"fail-status", required_argument, NULL, OPT_FAIL_STATUS},
 	{"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
@@ -97,8 +97,8 @@ static const char help_text[] =
 	"  --inetd                 answer one request on stdin/stdout "
 	"(automatic when\n"
 	"                          stdin is a socket)\n"
-	"  --listener ADDR:PORT    standalone server address (default "
-	"0.0.0.0:5000)\n"
+	"  --listener ADDR:PORT    standalone server address (default :5000,\n"
+	"                          every address, IPv4 and IPv6)\n"
 	"  --max-connections N     standalone: requests in progress at once "
 	"(default 64)\n"
 	"Answers:\n"
@@ -122,8 +122,10 @@ static const char help_text[] =
 	"                          else /run/health-checker/, else a private "
 	"dir in /tmp)\n"
 	"  --log-level LEVEL       panic, fatal, error, warning (warn), info, "
-	"debug\n"
-	"                          (default info)\n"
+	"debug,\n"
+	"                          trace (= debug) (default info)\n"
+	"Flags without a value also take =true or =false "
+	"(--singleflight=true).\n"
 	"  --version               print the version and exit\n"
 	"  --help                  print this help and exit\n";
 
@@ -177,6 +179,37 @@ parse_seconds(const char *s, int *ms, int allow_zero)
 		return -1;
 	*ms = (int)v;
 	return 0;
+}
+
+/* A flag's value: none (it is given, so true), or what Go's
+ * strconv.ParseBool takes, which the original's command line did. */
+static int
+parse_bool(const char *name, const char *arg, int *out, char *err,
+	   size_t errlen)
+{
+	static const char *const yes[] = {"1", "t", "T", "true", "TRUE",
+					  "True"};
+	static const char *const no[] = {"0", "f", "F", "false", "FALSE",
+					 "False"};
+	size_t i;
+
+	if (arg == NULL) {
+		*out = 1;
+		return 0;
+	}
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(arg, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcmp(arg, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	usage(err, errlen, "invalid %s \"%s\": expected true or false", name,
+	      arg);
+	return -1;
 }
 
 static int
@@ -390,10 +423,12 @@ parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags =
 		AI_PASSIVE | AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
-	/* ":PORT" listens on every IPv4 address, as 0.0.0.0:PORT does. */
+	/* ":PORT" listens on every address, IPv6 and IPv4 (0.0.0.0:PORT is
+	 * IPv4 alone). */
+	o->listener_dual = host[0] == '\0';
 	if (host[0] == '\0') {
 		host = NULL;
-		hints.ai_family = AF_INET;
+		hints.ai_family = AF_INET6;
 	}
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
@@ -564,6 +599,8 @@ set_defaults(struct options *o)
 	sin->sin_port = htons(5000);
 	sin->sin_addr.s_addr = htonl(INADDR_ANY);
 	o->listener.len = sizeof(*sin);
+	/* [::]:5000, 0.0.0.0:5000 where IPv6 is off. */
+	o->listener_dual = 1;
 }
 
 static int
@@ -583,7 +620,7 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 	      size_t errlen)
 {
 	long n;
-	int c;
+	int c, flag;
 
 	set_defaults(o);
 	if (argc <= 1)
@@ -625,7 +662,9 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 				return OPTIONS_USAGE;
 			break;
 		case OPT_SINGLEFLIGHT:
-			o->singleflight = 1;
+			if (parse_bool("--singleflight", optarg,
+				       &o->singleflight, err, errlen) == -1)
+				return OPTIONS_USAGE;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_level_parse(optarg, &o->log_level) == -1) {
@@ -638,10 +677,14 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 			}
 			break;
 		case OPT_INETD:
-			o->inetd = 1;
+			if (parse_bool("--inetd", optarg, &o->inetd, err,
+				       errlen) == -1)
+				return OPTIONS_USAGE;
 			break;
 		case OPT_ONCE:
-			o->once = 1;
+			if (parse_bool("--once", optarg, &o->once, err,
+				       errlen) == -1)
+				return OPTIONS_USAGE;
 			break;
 		case OPT_LOCK_FILE:
 			if (optarg[0] == '\0') {
@@ -666,7 +709,9 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 			o->max_connections = (int)n;
 			break;
 		case OPT_DETAILS:
-			o->details = 1;
+			if (parse_bool("--details", optarg, &o->details, err,
+				       errlen) == -1)
+				return OPTIONS_USAGE;
 			break;
 		case OPT_MAINTENANCE_FILE:
 			if (optarg[0] == '\0') {
@@ -712,11 +757,23 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 				return OPTIONS_USAGE;
 			break;
 		case 'v':
-		case OPT_VERSION:
 			return OPTIONS_VERSION;
+		case OPT_VERSION:
+			if (parse_bool("--version", optarg, &flag, err,
+				       errlen) == -1)
+				return OPTIONS_USAGE;
+			if (flag)
+				return OPTIONS_VERSION;
+			break;
 		case 'h':
-		case OPT_HELP:
 			return OPTIONS_HELP;
+		case OPT_HELP:
+			if (parse_bool("--help", optarg, &flag, err, errlen) ==
+			    -1)
+				return OPTIONS_USAGE;
+			if (flag)
+				return OPTIONS_HELP;
+			break;
 		case ':':
 			usage(err, errlen, "option \"%s\" needs a value",
 			      argv[optind - 1]);

@@ -47,6 +47,9 @@ struct options {
 	char *maintenance_file;
 	int fail_status; /* 504, 503 or 500 */
 	struct sockaddr_any listener;
+	/* [::] with IPv4 too, falling back to 0.0.0.0 where IPv6 is off: the
+	 * default listener and :PORT, as Go's listener does */
+	int listener_dual;
 	char *listener_text;
 	int listener_given;
 	int singleflight;

@@ -372,24 +372,53 @@ describe_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
 }
 
 static int
-open_listener(const struct options *o)
+bind_listener(const struct sockaddr *sa, socklen_t len, int v6only)
 {
-	int fd, on = 1;
+	int fd, on = 1, e;
 
-	fd = socket(o->listener.ss.ss_family,
-		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
 	if (fd == -1)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (bind(fd, (const struct sockaddr *)&o->listener.ss,
-		 o->listener.len) == -1 ||
-	    listen(fd, BACKLOG) == -1) {
-		int e = errno;
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+			   sizeof(v6only));
+	if (bind(fd, sa, len) == 0 && listen(fd, BACKLOG) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
 
-		close(fd);
-		errno = e;
-		return -1;
-	}
+/* The default listener and :PORT are [::] taking IPv4 too, as Go's is;
+ * 0.0.0.0 where IPv6 is off.  An address given is that address alone. */
+static int
+open_listener(const struct options *o)
+{
+	struct sockaddr_in6 any6;
+	struct sockaddr_in any4;
+	int fd;
+
+	if (!o->listener_dual)
+		return bind_listener((const struct sockaddr *)&o->listener.ss,
+				     o->listener.len, 1);
+	memset(&any6, 0, sizeof(any6));
+	any6.sin6_family = AF_INET6;
+	any6.sin6_addr = in6addr_any;
+	memset(&any4, 0, sizeof(any4));
+	any4.sin_family = AF_INET;
+	any4.sin_addr.s_addr = htonl(INADDR_ANY);
+	any4.sin_port = any6.sin6_port =
+		o->listener.ss.ss_family == AF_INET6
+			? ((const struct sockaddr_in6 *)&o->listener.ss)
+				  ->sin6_port
+			: ((const struct sockaddr_in *)&o->listener.ss)->sin_port;
+	fd = bind_listener((const struct sockaddr *)&any6, sizeof(any6), 0);
+	if (fd == -1 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+		fd = bind_listener((const struct sockaddr *)&any4,
+				   sizeof(any4), 1);
 	return fd;
 }
 
@@ -457,7 +486,7 @@ setup(struct server *s, int first_fd, int nfds)
 		} else if ((fd = open_listener(s->o)) == -1) {
 			log_msg(LOGLVL_ERROR, "listen on %s: %s",
 				s->o->listener_text ? s->o->listener_text
-						    : "0.0.0.0:5000",
+						    : ":5000",
 				strerror(errno));
 			return -1;
 		}

@@ -270,10 +270,10 @@ args_are() {
 	done
 }
 
-@test "--help shows the defaults: 5 s, 0.0.0.0:5000, 64, info" {
+@test "--help shows the defaults: 5 s, :5000, 64, info" {
 	local d
 	hc --help
-	for d in 5 0.0.0.0:5000 64 info; do
+	for d in 5 :5000 64 info; do
 		if ! grep -Eq -- "default:? $d([^0-9.:]|\$)" "$T/out"; then
 			echo "help does not show default $d" >&2
 			show
@@ -495,6 +495,24 @@ args_are() {
 	# stdout still has the results
 	has_line "ok tcp 127\\.0\\.0\\.1:$LPORT [0-9]+ms"
 	has_line "fail tcp 127\\.0\\.0\\.1:$p [0-9]+ms refused"
+}
+
+@test "flags take =true and =false, as the original's command line did" {
+	start_listener
+	hc --once=true --port "$LPORT"
+	[ "$status" -eq 0 ] || { show; false; }
+	assert_equal "$(tail -n 1 "$T/out")" OK
+	# --once=false: not --once, so inetd mode on an empty stdin.
+	hc --once=false --inetd=true --singleflight=false --details=False \
+		--port "$LPORT"
+	[ "$status" -eq 0 ] || { show; false; }
+	[ ! -s "$T/out" ] || { show; false; }
+	hc --once --singleflight=1 --details=t --port "$LPORT"
+	[ "$status" -eq 0 ] || { show; false; }
+	usage_error --singleflight maybe --once --singleflight=maybe --port 1
+	hc --help=false --version=true
+	[ "$status" -eq 0 ] || { show; false; }
+	grep -q '^health-checker ' "$T/out"
 }
 
 @test "--log-level trace is debug, as logrus has it" {

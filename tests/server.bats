@@ -116,15 +116,36 @@ quiet() {
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 200 OK"
 }
 
-@test ":PORT listens on every IPv4 address" {
+@test ":PORT listens on every address, IPv4 and IPv6 (dual-stack [::])" {
 	PORT=$(free_port)
 	start_hc --listener ":$PORT" --script true
-	wait_until 5 grep -q "listening on 0.0.0.0:$PORT\$" "$T/hc.log"
+	wait_until 5 grep -q "listening on \[::\]:$PORT\$" "$T/hc.log"
 	raw 127.0.0.1 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
 	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
 	# Not bound to 127.0.0.1 alone: any loopback address answers.
 	raw 127.0.0.2 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
 	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
+	raw ::1 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
+	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
+}
+
+@test "0.0.0.0:PORT listens on IPv4 alone" {
+	PORT=$(free_port)
+	start_hc --listener "0.0.0.0:$PORT" --script true
+	wait_until 5 grep -q "listening on 0.0.0.0:$PORT\$" "$T/hc.log"
+	raw 127.0.0.1 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
+	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
+	not port_open ::1 "$PORT"
+}
+
+@test "no mode given: the default listener, port 5000 on IPv4 and IPv6 (in a network namespace of its own)" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root for a network namespace"
+	ns_start -n
+	bg_ns "$HC" --script true 2>>"$T/hc.log"
+	HC_PID=$BG_PID
+	wait_until 5 grep -q "listening on \[::\]:5000\$" "$T/hc.log"
+	assert_equal "$(in_ns curl -s -4 -m 5 http://127.0.0.1:5000/)" OK
+	assert_equal "$(in_ns curl -s -6 -m 5 'http://[::1]:5000/')" OK
 }
 
 @test "300 requests from 30 concurrent clients are all answered 200" {
