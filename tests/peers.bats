@@ -82,12 +82,15 @@ kill_listener() {
 
 # --- xinetd ---------------------------------------------------------------
 
-# start_xinetd SERVER_ARGS: the real xinetd in the foreground with the
-# shipped contrib/xinetd.health-checker, rewritten for this test: a free
-# loopback port, the built binary, SERVER_ARGS, user root (or no user
-# switch when we are not root).  The port in XPORT.
+# start_xinetd CHECKS: the real xinetd in the foreground with the shipped
+# contrib/xinetd.health-checker, rewritten for this test: a free loopback
+# port, the built binary, its server_args' checks replaced by CHECKS (its
+# other options, the request deadline, kept), user root (or no user switch
+# when we are not root).  The port in XPORT.
 start_xinetd() {
-	local args=$1 user_sed
+	local args user_sed
+	args="$(sed -n 's/^[[:space:]]*server_args[[:space:]]*=.*\(--request-timeout [0-9.]*\).*/\1/p' \
+		"$REPO/contrib/xinetd.health-checker") $1"
 	XPORT=$(free_port)
 	if [ "$(id -u)" -eq 0 ]; then
 		user_sed='s|^\([[:space:]]*user[[:space:]]*=\).*|\1 root|'
@@ -145,6 +148,30 @@ start_xinetd() {
 	get "$XPORT"
 	assert_equal "$code" 504
 	assert_body "$T/body" "At least one health check failed"
+}
+
+@test "xinetd (shipped service): 4 sources x 100 idle connections, reopened as closed, leave 12 of 12 probes from a fifth answered 200" {
+	local src i c ok=0
+	need xinetd xinetd
+	start_listener
+	start_xinetd "--port $LPORT"
+	for src in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5; do
+		bg python3 "$REPO/tests/faults/load" hold 127.0.0.1 "$XPORT" \
+			--idle 100 --seconds 10 --source "$src" >"$T/hold.$src"
+	done
+	for src in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5; do
+		wait_until 10 grep -q ready "$T/hold.$src"
+	done
+	for i in $(seq 12); do
+		c=$(curl -s -o /dev/null -w '%{http_code}' -m 2 \
+			"http://127.0.0.1:$XPORT/" || true)
+		echo "probe $i: $c" >&2
+		[ "$c" != 200 ] || ok=$((ok + 1))
+		sleep 0.5
+	done
+	echo "# xinetd idle attack: $ok of 12 probes answered 200" >&3
+	kill -0 "$XINETD_PID"
+	[ "$ok" -eq 12 ] || failed "$T/xinetd.log" "$T/xinetd.conf"
 }
 
 @test "xinetd: --log-level debug and a noisy failing script: not one log byte on the socket" {
