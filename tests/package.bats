@@ -13,6 +13,7 @@ REPO=$BATS_TEST_DIRNAME/..
 # to need_container.
 setup_file() {
 	load helpers
+	load systemd/helpers
 	case $HC in
 	*-asan | *-static)
 		export SKIP_REASON="package suite runs against the plain build only"
@@ -105,30 +106,13 @@ build_package() {
 setup() {
 	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
 	load helpers
+	load systemd/helpers
 	UNDO=$BATS_TEST_TMPDIR/undo
 	PIDS=()
 }
 
-# What bg started on the host, by PID; then what the test asked to undo
-# inside, last first.  A failure fails the test: the next would not start
-# where it expects.
 teardown() {
-	local line rc=0 pid
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null
-	done
-	for pid in "${PIDS[@]}"; do
-		wait_until 5 gone "$pid" || kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	[ -f "${UNDO:-}" ] || return 0
-	while read -r line; do
-		if ! ct sh -c "$line" </dev/null; then
-			echo "teardown: failed inside the container: $line" >&2
-			rc=1
-		fi
-	done < <(tac "$UNDO")
-	return "$rc"
+	container_teardown
 }
 
 need_container() {
@@ -137,49 +121,6 @@ need_container() {
 		echo "no container: setup_file failed" >&2
 		return 1
 	}
-}
-
-# ct CMD...: CMD inside the container, given a minute at most.
-ct() {
-	timeout 60 "$CONTAINER" exec "$CT" "$@"
-}
-
-# undo LINE: a shell command line run inside the container at teardown.
-undo() {
-	printf '%s\n' "$1" >>"$UNDO"
-}
-
-# write PATH TEXT: PATH inside holds TEXT and a newline.
-write() {
-	printf '%s\n' "$2" | ct sh -c 'cat >"$1"' sh "$1"
-}
-
-# open_inside PORT: something accepts on 127.0.0.1:PORT inside.
-open_inside() {
-	ct bash -c 'exec 9<>"/dev/tcp/127.0.0.1/$1"' bash "$1" 2>/dev/null
-}
-
-# code: the status curl gets inside from port 5000 (000: none).
-code() {
-	ct curl -s -o /dev/null -w '%{http_code}' -m 10 \
-		http://127.0.0.1:5000/ || true
-}
-
-# listen_inside PORT: the fixture listener on 127.0.0.1:PORT inside, as a
-# transient unit; it and its copy go at teardown.
-listen_inside() {
-	"$CONTAINER" cp "$CT" "$LISTEN" /usr/local/bin/listen
-	undo "rm -f /usr/local/bin/listen"
-	undo "systemctl stop hc-listen-$1.service 2>/dev/null; true"
-	ct systemd-run --quiet --collect --unit="hc-listen-$1" \
-		/usr/local/bin/listen 127.0.0.1 "$1"
-	wait_until 10 open_inside "$1"
-}
-
-# bg_netns CMD...: a program of the host's in the container's network (its
-# private loopback): nsenter execs CMD, so teardown stops CMD by its PID.
-bg_netns() {
-	bg nsenter -t "$(cat "$CT/leader.pid")" -n -- "$@"
 }
 
 # snapshot: every path of the container's root file system, with its type,

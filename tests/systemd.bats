@@ -38,62 +38,14 @@ teardown_file() {
 setup() {
 	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
 	load helpers
+	load systemd/helpers
 	UNDO=$BATS_TEST_TMPDIR/undo
 	LOAD=$BATS_TEST_DIRNAME/faults/load
 	PIDS=()
 }
 
-# Runs what the test asked to undo, last first; a failure fails the test,
-# as the next test would not start clean.
 teardown() {
-	local line rc=0 pid
-	# What bg started on the host (load, fake servers), by PID.
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null
-	done
-	for pid in "${PIDS[@]}"; do
-		wait_until 5 gone "$pid" || kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	[ -f "${UNDO:-}" ] || return 0
-	while read -r line; do
-		if ! ct sh -c "$line" </dev/null; then
-			echo "teardown: failed inside the container: $line" >&2
-			rc=1
-		fi
-	done < <(tac "$UNDO")
-	return "$rc"
-}
-
-# ct CMD...: CMD inside the container, given a minute at most.
-ct() {
-	timeout 60 "$CONTAINER" exec "$CT" "$@"
-}
-
-# undo LINE: a shell command line run inside the container at teardown.
-undo() {
-	printf '%s\n' "$1" >>"$UNDO"
-}
-
-# keep PATH: PATH inside gets back what it holds now (or goes away) at
-# teardown.
-keep() {
-	if ct test -e "$1"; then
-		ct cp -a "$1" "$1.bats-saved"
-		undo "mv -f '$1.bats-saved' '$1'"
-	else
-		undo "rm -f '$1'"
-	fi
-}
-
-# write PATH TEXT: PATH inside holds TEXT and a newline.
-write() {
-	printf '%s\n' "$2" | ct sh -c 'cat >"$1"' sh "$1"
-}
-
-# open_inside PORT: something accepts on 127.0.0.1:PORT inside.
-open_inside() {
-	ct bash -c 'exec 9<>"/dev/tcp/127.0.0.1/$1"' bash "$1" 2>/dev/null
+	container_teardown
 }
 
 # get: GET http://127.0.0.1:5000/ with curl inside; "BODY\nCODE" in
@@ -106,18 +58,6 @@ get() {
 	fi
 }
 
-# netns CMD...: a program of the host's in the container's network (its
-# private loopback), for load and fake servers the root has no python for.
-netns() {
-	nsenter -t "$(cat "$CT/leader.pid")" -n -- "$@"
-}
-
-# bg_netns CMD...: the same in the background; nsenter execs CMD, so
-# BG_PID is CMD's and teardown stops it.
-bg_netns() {
-	bg nsenter -t "$(cat "$CT/leader.pid")" -n -- "$@"
-}
-
 # opts OPTIONS: HEALTH_CHECKER_OPTS in /etc/default/health-checker, put
 # back at teardown.
 opts() {
@@ -128,31 +68,12 @@ opts() {
 	write /etc/default/health-checker "HEALTH_CHECKER_OPTS=\"$1\""
 }
 
-# listen_inside PORT: the fixture listener on 127.0.0.1:PORT inside, as a
-# transient unit stopped at teardown.
-listen_inside() {
-	ct test -x /usr/local/bin/listen || {
-		"$CONTAINER" cp "$CT" "$LISTEN" /usr/local/bin/listen
-		undo "rm -f /usr/local/bin/listen"
-	}
-	undo "systemctl stop hc-listen-$1.service 2>/dev/null; true"
-	ct systemd-run --quiet --collect --unit="hc-listen-$1" \
-		/usr/local/bin/listen 127.0.0.1 "$1"
-	wait_until 10 open_inside "$1"
-}
-
 # use FORM: health-checker.socket (the per-connection form) or
 # health-checker.service (standalone) started, stopped at teardown.
 use() {
 	undo "systemctl stop health-checker.socket health-checker.service health-checker-server.socket"
 	ct systemctl start "$1"
 	wait_until 10 open_inside 5000
-}
-
-# code [PORT [SECONDS]]: the status curl gets inside (000: none).
-code() {
-	ct curl -s -o /dev/null -w '%{http_code}' -m "${2:-5}" \
-		"http://127.0.0.1:${1:-5000}/" || true
 }
 
 # mark TEXT: TEXT in the journal, and seen there.
@@ -292,13 +213,15 @@ journal_between() {
 
 # --- stop and restart never lie ---------------------------------------------
 
-# in_flight: a request in the background inside whose script takes 1 s;
-# its status will be in $BATS_TEST_TMPDIR/inflight once it ends.
+# in_flight: a request in the background inside whose script takes 1.5 s,
+# under way; its status will be in $BATS_TEST_TMPDIR/inflight once it ends.
+# pgrep -x: the whole command line, or the shell running pgrep (whose own
+# command line holds the pattern) would match.
 in_flight() {
 	ct sh -c 'curl -s -o /dev/null -w "%{http_code}" -m 10 http://127.0.0.1:5000/' \
 		>"$BATS_TEST_TMPDIR/inflight" &
 	INFLIGHT=$!
-	wait_until 10 eval "ct pgrep -f 'sleep 1.5' >/dev/null"
+	wait_until 10 eval "ct pgrep -x -f 'sleep 1.5' >/dev/null"
 }
 
 @test "systemctl stop and restart of either form: a request in flight gets its real verdict" {
@@ -309,7 +232,10 @@ in_flight() {
 			use "$form"
 			in_flight
 			ct systemctl "$action" "$form"
-			wait "$INFLIGHT"
+			wait "$INFLIGHT" || {
+				ct journalctl -q --no-pager -n 40 >&2
+				false
+			}
 			echo "# $action $form: in-flight answer $(cat "$BATS_TEST_TMPDIR/inflight")" >&3
 			assert_equal "$(cat "$BATS_TEST_TMPDIR/inflight")" 200
 		done
