@@ -99,31 +99,18 @@ change_close(struct change *ch)
 	ch->fd = -1;
 }
 
-/* A script's first output bytes, quoted and safe for one log line. */
+/* The end of a failed script's output, quoted, for the change's line. */
 static size_t
 quote_output(char *out, size_t cap, const struct check_result *r)
 {
-	size_t i, n = 0;
+	size_t n;
 
-	if (cap < 8)
+	if (cap < 4)
 		return 0;
-	out[n++] = ' ';
-	out[n++] = '"';
-	for (i = 0; i < (size_t)r->output_len && n + 6 < cap; i++) {
-		unsigned char c = (unsigned char)r->output[i];
-
-		if (c == '\n') {
-			out[n++] = '\\';
-			out[n++] = 'n';
-		} else if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
-		} else {
-			out[n++] = (char)c;
-		}
-	}
+	out[0] = ' ';
+	out[1] = '"';
+	n = 2 + log_escape(out + 2, cap - 3, r->output,
+			   (size_t)r->output_len);
 	out[n++] = '"';
 	out[n] = '\0';
 	return n;

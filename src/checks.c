@@ -111,30 +111,6 @@ fork_errno_is_ours(int err)
 	return errno_is_ours(err) || err == EAGAIN;
 }
 
-/* A script's output as one log-safe, quoted line. */
-static void
-escape_output(const char *in, size_t n, char *out, size_t cap)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < n && o + 4 < cap; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-}
-
 static void
 run_done(struct timer *t)
 {
@@ -243,7 +219,7 @@ finish_as(struct probe *p, int ok, int ours, const char *reason)
 		log_msg(LOGLVL_DEBUG, "check %s %s ok %dms",
 			type_names[p->spec->type], p->spec->target, p->res->ms);
 	} else if (p->spec->type == CHECK_SCRIPT && p->ran) {
-		escape_output(p->out, p->outlen, output, sizeof(output));
+		log_escape(output, sizeof(output), p->out, p->outlen);
 		log_msg(LOGLVL_DEBUG,
 			"check script %s fail %dms %s output \"%s\"",
 			p->spec->target, p->res->ms, reason, output);

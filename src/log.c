@@ -295,6 +295,32 @@ say_dropped(void)
 	return 0;
 }
 
+size_t
+log_escape(char *out, size_t cap, const char *in, size_t n)
+{
+	size_t i, o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (i = 0; i < n && o + 4 < cap; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 int
 log_retry(void)
 {

@@ -5,6 +5,8 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stddef.h>
+
 enum log_level {
 	LOGLVL_PANIC,
 	LOGLVL_FATAL,
@@ -26,6 +28,10 @@ int log_level_parse(const char *name, enum log_level *level);
 int log_is_stderr(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* in[0..n) as part of one log line, NUL-terminated within cap: newline as
+ * \n, quote and backslash escaped, other control bytes as \xNN.  Returns
+ * the length written; what does not fit is left out. */
+size_t log_escape(char *out, size_t cap, const char *in, size_t n);
 /* Tries again to finish a half-written line and say how many were dropped;
  * non-zero while lines are still held up (call it again later). */
 int log_retry(void);
