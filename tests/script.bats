@@ -382,7 +382,8 @@ fds_clean() {
 }
 
 @test "a failing script's output over HTTP: in the log, never in the answer" {
-	inetd_request 'GET / HTTP/1.0\r\n\r\n' --script "$SCRIPTS/chatty 10 2"
+	inetd_request 'GET / HTTP/1.0\r\n\r\n' --script "$SCRIPTS/chatty 10 2" \
+		--log-level debug
 	[ "$status" -eq 0 ]
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
 	assert_equal "$(body "$T/answer")" "At least one health check failed"
