@@ -109,8 +109,7 @@ quote_output(char *out, size_t cap, const struct check_result *r)
 		return 0;
 	out[0] = ' ';
 	out[1] = '"';
-	n = 2 + log_escape(out + 2, cap - 3, r->output,
-			   (size_t)r->output_len);
+	n = 2 + log_escape(out + 2, cap - 3, r->output, (size_t)r->output_len);
 	out[n++] = '"';
 	out[n] = '\0';
 	return n;
@@ -135,10 +134,10 @@ tell(const struct options *o, const struct verdict *v, int was_known,
 
 		if (r->ok)
 			continue;
-		n += (size_t)snprintf(line + n, sizeof(line) - n,
-				      "%s %s %s %s", failing++ ? ";" : ":",
-				      check_type_name(spec->type),
-				      spec->target, r->reason);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s %s %s",
+				      failing++ ? ";" : ":",
+				      check_type_name(spec->type), spec->target,
+				      r->reason);
 		if (spec->type == CHECK_SCRIPT && r->output_len > 0 &&
 		    n < sizeof(line))
 			n += quote_output(line + n, sizeof(line) - n, r);
@@ -147,8 +146,7 @@ tell(const struct options *o, const struct verdict *v, int was_known,
 }
 
 void
-change_note(struct change *ch, const struct options *o,
-	    const struct verdict *v)
+change_note(struct change *ch, const struct options *o, const struct verdict *v)
 {
 	uint64_t key = verdict_key(v);
 	struct record rec, now;

@@ -11,10 +11,10 @@
 #include "options.h"
 
 struct change {
-	int shared;   /* through the file, opened at the first verdict */
-	int fd;       /* the record shared by one-shots; -1: this process only */
-	int done;     /* the record was consulted: a one-shot's one verdict */
-	int known;    /* last and last_ok hold the verdict last logged */
+	int shared; /* through the file, opened at the first verdict */
+	int fd;     /* the record shared by one-shots; -1: this process only */
+	int done;   /* the record was consulted: a one-shot's one verdict */
+	int known;  /* last and last_ok hold the verdict last logged */
 	uint64_t last;
 	int last_ok;
 };

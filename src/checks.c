@@ -150,8 +150,7 @@ close_sock(struct probe *p, struct watch *w)
 		return;
 	loop_del(p->run->loop, w);
 	if (p->spec->type != CHECK_UNIX)
-		setsockopt(w->fd, SOL_SOCKET, SO_LINGER, &reset,
-			   sizeof(reset));
+		setsockopt(w->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 	close(w->fd);
 	w->fd = -1;
 }
@@ -407,8 +406,7 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 }
 
 static void
-resolved(void *ctx, const struct sockaddr_any *addrs, size_t n,
-	 const char *err)
+resolved(void *ctx, const struct sockaddr_any *addrs, size_t n, const char *err)
 {
 	struct probe *p = ctx;
 	char reason[CHECK_REASON_MAX];

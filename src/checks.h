@@ -38,8 +38,8 @@ struct verdict {
 /* What runs need from the process around them. */
 struct check_env {
 	struct loop *loop;
-	struct reaper *reaper;  /* takes children that outlive their run */
-	unsigned long nofile; /* the descriptor limit scripts get; 0: ours */
+	struct reaper *reaper; /* takes children that outlive their run */
+	unsigned long nofile;  /* the descriptor limit scripts get; 0: ours */
 };
 
 struct check_run;

@@ -458,7 +458,8 @@ flight_cancel(struct flight_wait *w)
 		return;
 	}
 	if (w->queued) {
-		for (pp = &fl->queue; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+		for (pp = &fl->queue; *pp != NULL;
+		     prev = *pp, pp = &(*pp)->next) {
 			if (*pp == w) {
 				*pp = w->next;
 				if (fl->queue_tail == w)

@@ -43,7 +43,7 @@ struct flight {
 	 * a request over the limit waits in queue for a run to end. */
 	int runs, max_runs;
 	struct flight_wait *queue, *queue_tail;
-	int save_failing; /* said once, not at every run */
+	int save_failing;      /* said once, not at every run */
 	struct change *change; /* told of every verdict; set by the owner */
 	enum flight_state state;
 	struct check_run *run;

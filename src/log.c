@@ -37,15 +37,15 @@ static char pending[LINE_MAX_BYTES + 128]; /* the rest of a line half out */
 static size_t pending_len, pending_off;
 
 static const char *const level_names[] = {
-	[LOGLVL_PANIC] = "panic", [LOGLVL_FATAL] = "fatal",
-	[LOGLVL_ERROR] = "error", [LOGLVL_WARN] = "warning",
+	[LOGLVL_PANIC] = "panic",   [LOGLVL_FATAL] = "fatal",
+	[LOGLVL_ERROR] = "error",   [LOGLVL_WARN] = "warning",
 	[LOGLVL_NOTICE] = "notice", [LOGLVL_INFO] = "info",
 	[LOGLVL_DEBUG] = "debug",
 };
 
 static const int level_priority[] = {
-	[LOGLVL_PANIC] = LOG_EMERG, [LOGLVL_FATAL] = LOG_CRIT,
-	[LOGLVL_ERROR] = LOG_ERR,   [LOGLVL_WARN] = LOG_WARNING,
+	[LOGLVL_PANIC] = LOG_EMERG,   [LOGLVL_FATAL] = LOG_CRIT,
+	[LOGLVL_ERROR] = LOG_ERR,     [LOGLVL_WARN] = LOG_WARNING,
 	[LOGLVL_NOTICE] = LOG_NOTICE, [LOGLVL_INFO] = LOG_INFO,
 	[LOGLVL_DEBUG] = LOG_DEBUG,
 };
@@ -144,8 +144,8 @@ syslog_connect(void)
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, SYSLOG_PATH, sizeof(SYSLOG_PATH));
 	for (type = SOCK_DGRAM;; type = SOCK_STREAM) {
-		int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK,
-				0);
+		int fd =
+			socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 		if (fd == -1)
 			return -1;

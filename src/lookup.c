@@ -15,8 +15,8 @@
 /* The child's answer: records of a length and the bytes of a sockaddr, or
  * one record of length 0 and the resolver's reason. */
 #define ANSWER_MAX                                                             \
-	(LOOKUP_MAX_ADDRS * (sizeof(uint32_t) +                                \
-			     sizeof(struct sockaddr_storage)) +                \
+	(LOOKUP_MAX_ADDRS *                                                    \
+		 (sizeof(uint32_t) + sizeof(struct sockaddr_storage)) +        \
 	 256)
 
 struct lookup {
@@ -183,8 +183,8 @@ on_readable(struct watch *w, unsigned events)
 struct lookup *
 lookup_start(struct loop *loop, struct reaper *reaper, const char *host,
 	     const char *port, int family,
-	     void (*done)(void *ctx, const struct sockaddr_any *addrs,
-			  size_t n, const char *err),
+	     void (*done)(void *ctx, const struct sockaddr_any *addrs, size_t n,
+			  const char *err),
 	     void *ctx)
 {
 	struct lookup *l = malloc(sizeof(*l));

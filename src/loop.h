@@ -35,7 +35,7 @@ struct loop {
 	 * of connections' deadlines, whatever order they come in. */
 	struct timer *timers;
 	uint64_t timer_seq;
-	struct watch *ready;  /* always-ready watches */
+	struct watch *ready; /* always-ready watches */
 	/* The batch being dispatched, so loop_del can void pending events of
 	 * a watch that an earlier callback of the same batch removed. */
 	void *batch;

@@ -256,16 +256,16 @@ finish_on_sigterm(struct conn *c)
 		serve_read_now(c);
 	if (serve_is_idle(c))
 		return 0;
-	log_msg(LOGLVL_INFO, "signal %d: answering the request in progress "
-			     "first",
+	log_msg(LOGLVL_INFO,
+		"signal %d: answering the request in progress "
+		"first",
 		SIGTERM);
 	return 1;
 }
 
 /* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
 static int
-serve_one(const struct options *o, int in_fd, int out_fd,
-	  unsigned long nofile)
+serve_one(const struct options *o, int in_fd, int out_fd, unsigned long nofile)
 {
 	struct one_state st = {0, SERVE_FAILED};
 	struct interrupt in;

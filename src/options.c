@@ -187,10 +187,10 @@ static int
 parse_bool(const char *name, const char *arg, int *out, char *err,
 	   size_t errlen)
 {
-	static const char *const yes[] = {"1", "t", "T", "true", "TRUE",
-					  "True"};
-	static const char *const no[] = {"0", "f", "F", "false", "FALSE",
-					 "False"};
+	static const char *const yes[] = {"1",    "t",    "T",
+					  "true", "TRUE", "True"};
+	static const char *const no[] = {"0",     "f",     "F",
+					 "false", "FALSE", "False"};
 	size_t i;
 
 	if (arg == NULL) {
@@ -311,7 +311,8 @@ set_target_host(struct check_spec *c, const char *opt, const char *arg,
 		c->addrs = calloc(1, sizeof(*c->addrs));
 		if (c->addrs == NULL) {
 			freeaddrinfo(res);
-			usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
+			usage(err, errlen, "%s \"%s\": out of memory", opt,
+			      arg);
 			return -1;
 		}
 		memcpy(&c->addrs[0].ss, res->ai_addr, res->ai_addrlen);
@@ -321,9 +322,9 @@ set_target_host(struct check_spec *c, const char *opt, const char *arg,
 		return 0;
 	}
 	if (bracketed || strlen(host) > 253 ||
-	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
-			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") !=
-		    strlen(host)) {
+	    strspn(host,
+		   "abcdefghijklmnopqrstuvwxyz"
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != strlen(host)) {
 		usage(err, errlen, "invalid %s \"%s\": %s is not %s", opt, arg,
 		      host, bracketed ? "an IPv6 address" : "a host name");
 		return -1;
@@ -510,8 +511,9 @@ parse_http(struct options *o, const char *arg, char *err, size_t errlen)
 	/* What logs and --details show: no query (tokens live there), no
 	 * fragment; user info is refused above. */
 	pathlen = (int)strcspn(path, "?#");
-	len = (size_t)snprintf(NULL, 0, bracketed ? "http://[%s]:%s%s%.*s"
-						  : "http://%s:%s%s%.*s",
+	len = (size_t)snprintf(NULL, 0,
+			       bracketed ? "http://[%s]:%s%s%.*s"
+					 : "http://%s:%s%s%.*s",
 			       hostbuf, portbuf, *path == '/' ? "" : "/",
 			       pathlen, path) +
 	      1;

@@ -29,8 +29,8 @@ struct check_spec {
 	 * address; NULL for a host name, looked up at every run. */
 	struct sockaddr_any *addrs;
 	size_t naddrs;
-	char *host;   /* the name to look up, or NULL */
-	char port[6]; /* CHECK_TCP, CHECK_HTTP: decimal */
+	char *host;    /* the name to look up, or NULL */
+	char port[6];  /* CHECK_TCP, CHECK_HTTP: decimal */
 	char **argv;   /* CHECK_SCRIPT: one free() releases it */
 	char *request; /* CHECK_HTTP: the whole GET request */
 };

@@ -20,8 +20,8 @@ worst_case(const struct options *o)
 	size_t i, n = 128;
 
 	for (i = 0; i < o->nchecks; i++)
-		n += 6 * strlen(o->checks[i].target) + 6 * CHECK_REASON_MAX +
-		     128;
+		n += 6 * strlen(o->checks[i].target) +
+		     6 * (size_t)CHECK_REASON_MAX + 128;
 	return n;
 }
 

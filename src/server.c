@@ -38,7 +38,7 @@ struct slot {
 	struct server *srv;
 	struct conn *conn;
 	int fd;
-	int headless; /* on the headless list: no complete head yet */
+	int headless;  /* on the headless list: no complete head yet */
 	int64_t since; /* when it was accepted */
 	struct slot *prev, *next;   /* every connection */
 	struct slot *hprev, *hnext; /* headless ones, oldest first */
@@ -170,7 +170,11 @@ make_room(struct server *s)
 	static const struct linger reset = {1, 0};
 	int64_t now = loop_now();
 
+	/* A slot freed here, by a callback or below, has left the headless
+	 * list first: s->oldest never points to freed memory (the analyzer
+	 * cannot follow that through the callbacks). */
 	while (s->active >= s->table_cap && s->oldest != NULL &&
+	       /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 	       now - s->oldest->since >= EVICT_GRACE_MS) {
 		struct slot *sl = s->oldest;
 
@@ -189,7 +193,8 @@ make_room(struct server *s)
 	if (s->active < s->table_cap)
 		return 1;
 	if (s->oldest != NULL)
-		timer_arm(&s->loop, &s->room, s->oldest->since + EVICT_GRACE_MS);
+		timer_arm(&s->loop, &s->room,
+			  s->oldest->since + EVICT_GRACE_MS);
 	return 0;
 }
 
@@ -339,8 +344,9 @@ on_signal(struct watch *w, unsigned events)
 		/* A terminal hanging up, or somebody expecting a reload:
 		 * there is nothing to reload, and stopping would leave the
 		 * port dead under Restart=on-failure. */
-		log_msg(LOGLVL_INFO, "signal %d (SIGHUP): ignored, nothing to "
-				     "reload",
+		log_msg(LOGLVL_INFO,
+			"signal %d (SIGHUP): ignored, nothing to "
+			"reload",
 			sig);
 		return;
 	}
@@ -414,11 +420,12 @@ open_listener(const struct options *o)
 		o->listener.ss.ss_family == AF_INET6
 			? ((const struct sockaddr_in6 *)&o->listener.ss)
 				  ->sin6_port
-			: ((const struct sockaddr_in *)&o->listener.ss)->sin_port;
+			: ((const struct sockaddr_in *)&o->listener.ss)
+				  ->sin_port;
 	fd = bind_listener((const struct sockaddr *)&any6, sizeof(any6), 0);
 	if (fd == -1 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
-		fd = bind_listener((const struct sockaddr *)&any4,
-				   sizeof(any4), 1);
+		fd = bind_listener((const struct sockaddr *)&any4, sizeof(any4),
+				   1);
 	return fd;
 }
 
@@ -435,9 +442,9 @@ fit_budget(struct server *s)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur > (rlim_t)(FDS_RESERVED + s->nls))
-		avail = rl.rlim_cur > 1000000 ? 1000000
-					       : (size_t)rl.rlim_cur -
-						       FDS_RESERVED - s->nls;
+		avail = rl.rlim_cur > 1000000
+				? 1000000
+				: (size_t)rl.rlim_cur - FDS_RESERVED - s->nls;
 	runs = avail / 2 / cost;
 	if (runs == 0 && avail > cost)
 		runs = 1;

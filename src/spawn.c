@@ -287,7 +287,8 @@ spawn_reap_group(pid_t pgid)
 {
 	pid_t r;
 
-	while ((r = waitpid(-pgid, NULL, WNOHANG)) > 0 || (r == -1 && errno == EINTR))
+	while ((r = waitpid(-pgid, NULL, WNOHANG)) > 0 ||
+	       (r == -1 && errno == EINTR))
 		;
 	return r == 0;
 }

@@ -200,10 +200,11 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 	if (sf->lockpath == NULL)
 		return -1;
 	slash = strrchr(sf->lockpath, '/');
-	sf->dir = slash == NULL ? strdup(".")
-		  : slash == sf->lockpath
-			  ? strdup("/")
-			  : strndup(sf->lockpath, (size_t)(slash - sf->lockpath));
+	sf->dir =
+		slash == NULL ? strdup(".")
+		: slash == sf->lockpath
+			? strdup("/")
+			: strndup(sf->lockpath, (size_t)(slash - sf->lockpath));
 	len = strlen(sf->lockpath);
 	sf->resultpath = malloc(len + 8);
 	if (sf->dir == NULL || sf->resultpath == NULL) {
