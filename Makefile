@@ -191,4 +191,6 @@ lint:
 	done
 	mandoc -Tlint -W warning man/health-checker.8
 	shellcheck -S warning contrib/checks/* tests/*.bash tests/run \
-		tests/bench/run tests/systemd/container .ci/run
+		tests/bench/run tests/systemd/container tests/systemd/*.bash \
+		debian/health-checker.postinst debian/health-checker.prerm \
+		debian/health-checker.postrm .ci/run
