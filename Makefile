@@ -15,6 +15,7 @@ DOCDIR = $(PREFIX)/share/doc/health-checker
 # Where --script finds the contrib checks by bare name: ../lib from BINDIR.
 CHECKSDIR = $(PREFIX)/lib/health-checker/checks
 UNITDIR = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 
 HC_CPPFLAGS = -D_GNU_SOURCE
 HC_WARN = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -94,7 +95,10 @@ install: health-checker
 	if [ -n "$(STATIC)" ]; then $(MAKE) health-checker-static; fi
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/contrib \
-		$(DESTDIR)$(CHECKSDIR)
+		$(DESTDIR)$(CHECKSDIR) $(DESTDIR)$(SYSUSERSDIR)
+	cp units/health-checker.sysusers \
+		$(DESTDIR)$(SYSUSERSDIR)/health-checker.conf
+	chmod 644 $(DESTDIR)$(SYSUSERSDIR)/health-checker.conf
 	if [ -n "$(STATIC)" ]; then b=health-checker-static; \
 	else b=health-checker; fi; \
 	cp $$b $(DESTDIR)$(BINDIR)/health-checker
@@ -123,7 +127,8 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/health-checker.socket \
 		$(DESTDIR)$(UNITDIR)/health-checker@.service \
 		$(DESTDIR)$(UNITDIR)/health-checker.service \
-		$(DESTDIR)$(UNITDIR)/health-checker-server.socket
+		$(DESTDIR)$(UNITDIR)/health-checker-server.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/health-checker.conf
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CHECKSDIR)
 	-rmdir $(DESTDIR)$(PREFIX)/lib/health-checker
 

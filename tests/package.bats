@@ -104,9 +104,10 @@ build_package() {
 }
 
 setup() {
-	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
+	# Loaded first: teardown runs after a skip too.
 	load helpers
 	load systemd/helpers
+	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
 	UNDO=$BATS_TEST_TMPDIR/undo
 	PIDS=()
 }

@@ -36,9 +36,10 @@ teardown_file() {
 }
 
 setup() {
-	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
+	# Loaded first: teardown runs after a skip too.
 	load helpers
 	load systemd/helpers
+	[ -z "${SKIP_REASON:-}" ] || skip "$SKIP_REASON"
 	UNDO=$BATS_TEST_TMPDIR/undo
 	LOAD=$BATS_TEST_DIRNAME/faults/load
 	PIDS=()
@@ -386,26 +387,37 @@ while True:
 	assert_equal "$(code)" 200
 }
 
-@test "--maintenance-file under /run works in both forms; under /tmp the unit cannot see it" {
-	local form
+@test "--maintenance-file: the operator's file under /run or /tmp drains either form" {
+	local form dir
 	listen_inside 7000
 	undo "rm -f /run/health-checker.maintenance /tmp/health-checker.maintenance"
 	for form in health-checker.socket health-checker.service; do
-		opts "--port 7000 --maintenance-file /run/health-checker.maintenance"
-		use "$form"
-		assert_equal "$(code)" 200
-		ct touch /run/health-checker.maintenance
-		assert_equal "$(code)" 503
-		ct rm /run/health-checker.maintenance
-		assert_equal "$(code)" 200
-		# PrivateTmp: the operator's /tmp is not the unit's.
-		opts "--port 7000 --maintenance-file /tmp/health-checker.maintenance"
-		ct systemctl restart "$form"
-		wait_until 10 open_inside 5000
-		ct touch /tmp/health-checker.maintenance
-		assert_equal "$(code)" 200
-		ct rm /tmp/health-checker.maintenance
+		for dir in /run /tmp; do
+			opts "--port 7000 --maintenance-file $dir/health-checker.maintenance"
+			use "$form"
+			ct systemctl restart "$form"
+			wait_until 10 open_inside 5000
+			assert_equal "$(code)" 200
+			ct touch "$dir/health-checker.maintenance"
+			assert_equal "$(code)" 503
+			ct rm "$dir/health-checker.maintenance"
+			assert_equal "$(code)" 200
+		done
 	done
+}
+
+@test "the units run as the system user health-checker, made by systemd-sysusers from the installed sysusers.d file" {
+	ct getent passwd health-checker
+	listen_inside 7000
+	ct mkdir -p /home/ops
+	undo "rm -rf /home/ops"
+	write /home/ops/check 'id -un >/home/ops/who; exit 0'
+	ct sh -c 'sed -i "1i #!/bin/sh" /home/ops/check; chmod 755 /home/ops/check; chmod 777 /home/ops'
+	opts "--script /home/ops/check"
+	use health-checker.socket
+	assert_equal "$(code)" 200
+	run ct cat /home/ops/who
+	assert_equal "$output" health-checker
 }
 
 @test "systemd-analyze inside: the installed units verify clean" {
