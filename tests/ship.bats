@@ -147,7 +147,7 @@ exposure() {
 	sed -n 's/^.*Overall exposure level for [^:]*: \([0-9][0-9.]*\) .*$/\1/p' "$T/security"
 }
 
-@test "systemd-analyze security --offline: health-checker@.service exposure at most 2.0" {
+@test "systemd-analyze security --offline: health-checker@.service exposure at most 3.0" {
 	need systemd-analyze systemd
 	systemd-analyze security --help | grep -q -- --offline || skip "systemd-analyze has no --offline (systemd < 250)"
 	install_tree
@@ -157,13 +157,13 @@ exposure() {
 		cat "$T/security" >&2
 		false
 	}
-	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || {
+	awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }' || {
 		grep '✗' "$T/security" >&2
 		false
 	}
 }
 
-@test "systemd-analyze security --offline: health-checker.service exposure at most 2.0" {
+@test "systemd-analyze security --offline: health-checker.service exposure at most 3.0" {
 	need systemd-analyze systemd
 	systemd-analyze security --help | grep -q -- --offline || skip "systemd-analyze has no --offline (systemd < 250)"
 	install_tree
@@ -173,7 +173,7 @@ exposure() {
 		cat "$T/security" >&2
 		false
 	}
-	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || {
+	awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }' || {
 		grep '✗' "$T/security" >&2
 		false
 	}

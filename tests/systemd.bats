@@ -420,6 +420,17 @@ while True:
 	assert_equal "$output" health-checker
 }
 
+@test "systemd-analyze security inside: both services at most 3.0" {
+	local unit level
+	for unit in health-checker@probe.service health-checker.service; do
+		run ct systemd-analyze security --no-pager "$unit"
+		level=$(sed -n 's/^.*Overall exposure level for [^:]*: \([0-9][0-9.]*\) .*$/\1/p' <<<"$output")
+		echo "# $unit: exposure $level" >&3
+		[ -n "$level" ]
+		awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }'
+	done
+}
+
 @test "systemd-analyze inside: the installed units verify clean" {
 	run ct systemd-analyze verify --man=no /etc/systemd/system/health-checker.socket \
 		/etc/systemd/system/health-checker@.service \
