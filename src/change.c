@@ -153,7 +153,9 @@ change_note(struct change *ch, const struct options *o, const struct verdict *v)
 	int64_t boot = boot_ms();
 	int have;
 
-	if (ch->done)
+	/* A level that shows no change (error and below) needs no record:
+	 * one-shots then do no file work at all. */
+	if (ch->done || !log_enabled(LOGLVL_WARN))
 		return;
 	if (ch->shared)
 		open_record(ch, o);

@@ -186,11 +186,36 @@ finish_errno(struct probe *p, const char *what, int err, int ours)
 	finish_as(p, 0, ours, reason);
 }
 
+/* The check's debug line.  Apart from finish_as: its buffer (16 KiB) would
+ * make every call below finish_as touch stack pages that a one-shot
+ * otherwise never faults in. */
+static void log_check(const struct probe *p, int ok, const char *reason)
+	__attribute__((noinline));
+
+static void
+log_check(const struct probe *p, int ok, const char *reason)
+{
+	char output[OUTPUT_KEEP * 4 + 1]; /* every byte may take 4 */
+
+	if (ok) {
+		log_msg(LOGLVL_DEBUG, "check %s %s ok %dms",
+			type_names[p->spec->type], p->spec->target, p->res->ms);
+	} else if (p->spec->type == CHECK_SCRIPT && p->ran) {
+		log_escape(output, sizeof(output), p->out, p->outlen);
+		log_msg(LOGLVL_DEBUG,
+			"check script %s fail %dms %s output \"%s\"",
+			p->spec->target, p->res->ms, reason, output);
+	} else {
+		log_msg(LOGLVL_DEBUG, "check %s %s fail %dms %s",
+			type_names[p->spec->type], p->spec->target, p->res->ms,
+			reason);
+	}
+}
+
 static void
 finish_as(struct probe *p, int ok, int ours, const char *reason)
 {
 	struct check_run *run = p->run;
-	char output[OUTPUT_KEEP * 4 + 1]; /* every byte may take 4 */
 
 	if (p->finished)
 		return;
@@ -212,21 +237,8 @@ finish_as(struct probe *p, int ok, int ours, const char *reason)
 	}
 	/* One line per check at debug; at info, the verdict's change says
 	 * which failed and why (see change.h). */
-	if (!log_enabled(LOGLVL_DEBUG)) {
-		/* nothing */
-	} else if (ok) {
-		log_msg(LOGLVL_DEBUG, "check %s %s ok %dms",
-			type_names[p->spec->type], p->spec->target, p->res->ms);
-	} else if (p->spec->type == CHECK_SCRIPT && p->ran) {
-		log_escape(output, sizeof(output), p->out, p->outlen);
-		log_msg(LOGLVL_DEBUG,
-			"check script %s fail %dms %s output \"%s\"",
-			p->spec->target, p->res->ms, reason, output);
-	} else {
-		log_msg(LOGLVL_DEBUG, "check %s %s fail %dms %s",
-			type_names[p->spec->type], p->spec->target, p->res->ms,
-			reason);
-	}
+	if (log_enabled(LOGLVL_DEBUG))
+		log_check(p, ok, reason);
 	/* Stamped now, not when the loop gets to done(): a request read
 	 * later in this same batch arrived after the run ended. */
 	if (--run->pending == 0) {

@@ -31,6 +31,7 @@ static enum log_level threshold = LOGLVL_INFO;
 static int out_fd = STDERR_FILENO; /* -1: syslog not connected yet */
 static int out_socket;             /* send() with MSG_DONTWAIT */
 static int out_poll;               /* a pipe or tty we could not reopen */
+static int out_reopen;             /* a pipe or tty, reopened at the first line */
 static int syslog_stream;          /* /dev/log is a stream socket */
 static unsigned long dropped;      /* lines lost since the last one out */
 static char pending[LINE_MAX_BYTES + 128]; /* the rest of a line half out */
@@ -83,18 +84,14 @@ is_connection(const struct stat *err)
 
 /* A pipe or a terminal on fd 2: a description of our own, opened anew and
  * non-blocking, so that others who share fd 2's (a shell, a supervisor)
- * keep theirs blocking. */
+ * keep theirs blocking.  Done at the first line: a process that logs
+ * nothing (a one-shot at the default level, healthy) pays nothing. */
 static void
-open_stderr(const struct stat *st)
+reopen_stderr(void)
 {
 	int fd;
 
-	if (S_ISSOCK(st->st_mode)) {
-		out_socket = 1;
-		return;
-	}
-	if (!S_ISFIFO(st->st_mode) && !S_ISCHR(st->st_mode))
-		return; /* a file: never EAGAIN */
+	out_reopen = 0;
 	fd = open("/proc/self/fd/2",
 		  O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1) {
@@ -124,7 +121,9 @@ log_open(void)
 		sink = SINK_SYSLOG;
 	} else {
 		sink = SINK_STDERR;
-		open_stderr(&st);
+		out_socket = S_ISSOCK(st.st_mode);
+		/* A file never says EAGAIN. */
+		out_reopen = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode);
 	}
 	if (sink == SINK_SYSLOG) {
 		out_fd = -1;
@@ -169,6 +168,8 @@ sink_write(const char *p, size_t n)
 
 	if (sink == SINK_SYSLOG && out_fd == -1 && syslog_connect() == -1)
 		return -1;
+	if (out_reopen)
+		reopen_stderr();
 	if (out_socket) {
 		w = send(out_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w == -1 && sink == SINK_SYSLOG &&

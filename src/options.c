@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -302,6 +303,27 @@ set_target_host(struct check_spec *c, const char *opt, const char *arg,
 	int rc;
 
 	snprintf(c->port, sizeof(c->port), "%s", port);
+	/* IPv4, the common case, without getaddrinfo (and the stack and code
+	 * it brings into every one-shot); the forms it takes ("127.1") too. */
+	if (!bracketed) {
+		struct sockaddr_in *sin;
+
+		c->addrs = calloc(1, sizeof(*c->addrs));
+		if (c->addrs == NULL) {
+			usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
+			return -1;
+		}
+		sin = (struct sockaddr_in *)&c->addrs[0].ss;
+		if (inet_aton(host, &sin->sin_addr) != 0) {
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons((unsigned short)atoi(port));
+			c->addrs[0].len = sizeof(*sin);
+			c->naddrs = 1;
+			return 0;
+		}
+		free(c->addrs);
+		c->addrs = NULL;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = bracketed ? AF_INET6 : AF_INET;
 	hints.ai_socktype = SOCK_STREAM;

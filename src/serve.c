@@ -395,12 +395,15 @@ read_head(struct conn *c)
 }
 
 /* Reads and drops what the client still sends after its head; returns 0
- * when the drain is over (end of file, error, or enough bytes). */
+ * when the drain is over (end of file, error, or enough bytes).  Into the
+ * head's own buffer, whose bytes are not needed once the head is parsed:
+ * a scratch buffer on the stack would cost a one-shot page faults. */
 static int
 discard_input(struct conn *c)
 {
-	char scratch[16384];
-	ssize_t n = read(c->inw.fd, scratch, sizeof(scratch));
+	char small[256];
+	ssize_t n = c->buf != NULL ? read(c->inw.fd, c->buf, HTTP_HEAD_MAX)
+				   : read(c->inw.fd, small, sizeof(small));
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 1;

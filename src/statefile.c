@@ -214,6 +214,14 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 	}
 	memcpy(sf->resultpath, sf->lockpath, len);
 	memcpy(sf->resultpath + len, ".result", 8);
+	sf->tmppath = malloc(len + 40);
+	if (sf->tmppath == NULL) {
+		snprintf(err, errlen, "lock file: %s", strerror(ENOMEM));
+		statefile_close(sf);
+		return -1;
+	}
+	snprintf(sf->tmppath, len + 40, "%s.tmp.%ld", sf->resultpath,
+		 (long)getpid());
 	sf->lockfd = statefile_open_private(sf->lockpath, err, errlen);
 	if (sf->lockfd == -1) {
 		/* "lock file PATH: why", as before */
@@ -238,8 +246,9 @@ statefile_close(struct statefile *sf)
 	free(sf->dir);
 	free(sf->lockpath);
 	free(sf->resultpath);
+	free(sf->tmppath);
 	sf->lockfd = sf->notifyfd = -1;
-	sf->dir = sf->lockpath = sf->resultpath = NULL;
+	sf->dir = sf->lockpath = sf->resultpath = sf->tmppath = NULL;
 }
 
 int
@@ -348,12 +357,6 @@ statefile_prepare(struct statefile *sf)
 	 * make the rename fail at the end. */
 	if (lstat(sf->resultpath, &st) == 0 && !S_ISREG(st.st_mode)) {
 		errno = EISDIR;
-		return -1;
-	}
-	if ((size_t)snprintf(sf->tmppath, sizeof(sf->tmppath), "%s.tmp.%ld",
-			     sf->resultpath,
-			     (long)getpid()) >= sizeof(sf->tmppath)) {
-		errno = ENAMETOOLONG;
 		return -1;
 	}
 	unlink(sf->tmppath);

@@ -19,7 +19,7 @@ struct statefile {
 			   */
 	char boot_id[37]; /* CLOCK_MONOTONIC means nothing across boots */
 	size_t nchecks;
-	char tmppath[4096];
+	char *tmppath;    /* resultpath + ".tmp.PID" */
 };
 
 /* The result of one finished run, as the result file holds it. */
