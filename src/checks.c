@@ -148,7 +148,7 @@ close_sock(struct probe *p, struct watch *w)
 
 	if (w->fd == -1)
 		return;
-	loop_del(p->run->loop, w);
+	loop_release(p->run->loop, w);
 	if (p->spec->type != CHECK_UNIX)
 		setsockopt(w->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 	close(w->fd);
@@ -344,7 +344,7 @@ tcp_ready(struct watch *w, unsigned events)
 	if (err == 0)
 		err = ECONNREFUSED;
 	p->err = err;
-	loop_del(p->run->loop, w);
+	loop_release(p->run->loop, w);
 	close(w->fd);
 	w->fd = -1;
 	if (--p->inflight == 0)
@@ -618,6 +618,7 @@ script_start(struct probe *p)
 		return;
 	}
 	p->child.outfd = p->child.pidfd = p->child.errfd = -1;
+	loop_forking(p->run->loop);
 	err = spawn_start(p->spec->argv, p->run->env->nofile, &p->child);
 	if (err != 0) {
 		finish_errno(p, "cannot execute", err, fork_errno_is_ours(err));

@@ -104,7 +104,7 @@ release(struct lookup *l)
 
 	/* Deleted before the close: a forked child may hold a copy of the
 	 * pipe for a moment, which would keep it in the epoll set. */
-	loop_del(l->loop, &l->w);
+	loop_release(l->loop, &l->w);
 	close(l->w.fd);
 	kill(l->pid, SIGKILL);
 	while ((r = waitpid(l->pid, NULL, WNOHANG)) == -1 && errno == EINTR)
@@ -199,6 +199,7 @@ lookup_start(struct loop *loop, struct reaper *reaper, const char *host,
 		errno = e;
 		return NULL;
 	}
+	loop_forking(loop);
 	l->pid = fork();
 	if (l->pid == 0) {
 		fcntl(fds[1], F_SETFL, 0);

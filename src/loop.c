@@ -36,6 +36,7 @@ loop_init(struct loop *loop)
 	loop->ready = NULL;
 	loop->batch = NULL;
 	loop->nbatch = 0;
+	loop->forked = 0;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return loop->epfd == -1 ? -1 : 0;
 }
@@ -169,6 +170,21 @@ merge_pairs(struct timer *first)
 		pairs = next;
 	}
 	return heap;
+}
+
+void
+loop_release(struct loop *loop, struct watch *w)
+{
+	if (loop->forked || w->always_ready)
+		loop_del(loop, w);
+	else
+		loop_forget(loop, w);
+}
+
+void
+loop_forking(struct loop *loop)
+{
+	loop->forked = 1;
 }
 
 void

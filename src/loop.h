@@ -40,6 +40,7 @@ struct loop {
 	 * a watch that an earlier callback of the same batch removed. */
 	void *batch;
 	int nbatch;
+	int forked; /* a child of ours may hold copies of our descriptors */
 };
 
 int64_t loop_now(void);
@@ -49,9 +50,14 @@ void loop_close(struct loop *loop);
 /* Returns 0 or -1 with errno. */
 int loop_add(struct loop *loop, struct watch *w, unsigned events);
 int loop_mod(struct loop *loop, struct watch *w, unsigned events);
-/* Always before closing a watched descriptor: a forked child may hold a
- * copy of it, and close() then leaves it in the epoll set. */
 void loop_del(struct loop *loop, struct watch *w);
+/* Before closing a watched descriptor.  Once this process has forked, a
+ * child may hold a copy, and close() would leave it in the epoll set: it
+ * is taken out first.  Until then close() takes it out by itself, and only
+ * the events already fetched are voided (no system call). */
+void loop_release(struct loop *loop, struct watch *w);
+/* Before every fork(): from then on loop_release() deletes. */
+void loop_forking(struct loop *loop);
 void timer_arm(struct loop *loop, struct timer *t, int64_t at);
 void timer_cancel(struct loop *loop, struct timer *t);
 /* SIGTERM, SIGINT and SIGHUP arrive as reads of w->fd (a signalfd): they
