@@ -31,9 +31,9 @@ static enum log_level threshold = LOGLVL_INFO;
 static int out_fd = STDERR_FILENO; /* -1: syslog not connected yet */
 static int out_socket;             /* send() with MSG_DONTWAIT */
 static int out_poll;               /* a pipe or tty we could not reopen */
-static int out_reopen;             /* a pipe or tty, reopened at the first line */
-static int syslog_stream;          /* /dev/log is a stream socket */
-static unsigned long dropped;      /* lines lost since the last one out */
+static int out_reopen;        /* a pipe or tty, reopened at the first line */
+static int syslog_stream;     /* /dev/log is a stream socket */
+static unsigned long dropped; /* lines lost since the last one out */
 static char pending[LINE_MAX_BYTES + 128]; /* the rest of a line half out */
 static size_t pending_len, pending_off;
 

@@ -310,7 +310,8 @@ set_target_host(struct check_spec *c, const char *opt, const char *arg,
 
 		c->addrs = calloc(1, sizeof(*c->addrs));
 		if (c->addrs == NULL) {
-			usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
+			usage(err, errlen, "%s \"%s\": out of memory", opt,
+			      arg);
 			return -1;
 		}
 		sin = (struct sockaddr_in *)&c->addrs[0].ss;

@@ -178,12 +178,6 @@ statefile_open_private(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-void
-statefile_boot_id(char *out, size_t cap)
-{
-	read_boot_id(out, cap);
-}
-
 int
 statefile_open(struct statefile *sf, const struct options *o, char *err,
 	       size_t errlen)
@@ -307,7 +301,7 @@ record_sum(const struct record_head *h, const struct check_result *r)
 static void
 discard_tmp(struct statefile *sf)
 {
-	if (sf->tmpfd == -1)
+	if (sf->tmpfd == -1 || sf->tmppath == NULL)
 		return;
 	close(sf->tmpfd);
 	sf->tmpfd = -1;

@@ -19,7 +19,7 @@ struct statefile {
 			   */
 	char boot_id[37]; /* CLOCK_MONOTONIC means nothing across boots */
 	size_t nchecks;
-	char *tmppath;    /* resultpath + ".tmp.PID" */
+	char *tmppath; /* resultpath + ".tmp.PID" */
 };
 
 /* The result of one finished run, as the result file holds it. */
@@ -35,8 +35,6 @@ char *statefile_path(const struct options *o, const char *suffix, char *err,
 /* Opens (creating, 0600) a regular file of ours, never through a symlink;
  * -1 with a reason in err. */
 int statefile_open_private(const char *path, char *err, size_t errlen);
-/* This boot's id: CLOCK_MONOTONIC stamps mean nothing across boots. */
-void statefile_boot_id(char *out, size_t cap);
 /* 0, or -1 with a reason in err: the caller then goes on alone. */
 int statefile_open(struct statefile *sf, const struct options *o, char *err,
 		   size_t errlen);
