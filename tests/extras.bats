@@ -15,12 +15,6 @@ teardown() {
 	common_teardown
 }
 
-# mkscript NAME BODY: an executable sh script $T/NAME running BODY.
-mkscript() {
-	printf '#!/bin/sh\n%s\n' "$2" >"$T/$1"
-	chmod +x "$T/$1"
-}
-
 # mkcheck NAME EXIT: a script $T/NAME that appends a line to $T/runs and
 # exits EXIT.
 mkcheck() {
@@ -40,21 +34,6 @@ assert_runs() {
 		cat "$T/hc.log" 2>/dev/null
 		return 1
 	fi
-}
-
-# stdin_from FILE CMD...: CMD with FILE on stdin (bash gives a background
-# job /dev/null otherwise); exec keeps the PID bg recorded.
-stdin_from() {
-	local f=$1
-	shift
-	exec "$@" <"$f"
-}
-
-# serve ARGS...: a standalone server on 127.0.0.1 at a free port (PORT).
-serve() {
-	PORT=$(free_port)
-	start_hc --listener "127.0.0.1:$PORT" "$@"
-	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
 }
 
 # get [CURL ARGS]: curl's answer (head and body) from PORT in $T/answer.

@@ -26,18 +26,6 @@ figure() {
 	echo "# $BATS_TEST_DESCRIPTION: $*" >&3
 }
 
-mkscript() {
-	printf '#!/bin/sh\n%s\n' "$2" >"$T/$1"
-	chmod +x "$T/$1"
-}
-
-# serve ARGS...: a server on 127.0.0.1 at a free port (in PORT), up.
-serve() {
-	PORT=$(free_port)
-	start_hc --listener "127.0.0.1:$PORT" "$@"
-	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
-}
-
 # code [URL-PATH]: the status curl gets within 1 s (000: none).
 code() {
 	curl -s -o /dev/null -w '%{http_code}' --max-time 1 \

@@ -81,6 +81,27 @@ start_hc() {
 	HC_PID=$BG_PID
 }
 
+# stdin_from FILE CMD...: CMD with FILE on stdin (bash gives a background
+# job /dev/null otherwise); exec keeps the PID bg recorded.
+stdin_from() {
+	local f=$1
+	shift
+	exec "$@" <"$f"
+}
+
+# serve ARGS...: a server on 127.0.0.1 at a free port (in PORT), up.
+serve() {
+	PORT=$(free_port)
+	start_hc --listener "127.0.0.1:$PORT" "$@"
+	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
+}
+
+# mkscript NAME BODY: an executable sh script $T/NAME running BODY.
+mkscript() {
+	printf '#!/bin/sh\n%s\n' "$2" >"$T/$1"
+	chmod +x "$T/$1"
+}
+
 # inetd_request REQUEST ARGS...: the bytes of REQUEST (printf format) on a
 # pipe to a one-shot checker; the answer in $T/answer, the status in
 # $status, stderr in $T/err.

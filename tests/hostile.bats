@@ -25,12 +25,6 @@ teardown() {
 
 # --- helpers -----------------------------------------------------------------
 
-# mkscript NAME BODY: an executable sh script $T/NAME running BODY.
-mkscript() {
-	printf '#!/bin/sh\n%s\n' "$2" >"$T/$1"
-	chmod +x "$T/$1"
-}
-
 # tmp_names: what health-checker could leave in /tmp (its private state
 # directory and anything named after it).
 tmp_names() {

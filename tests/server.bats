@@ -12,27 +12,6 @@ teardown() {
 	common_teardown
 }
 
-# mkscript NAME BODY: an executable sh script $T/NAME running BODY.
-mkscript() {
-	printf '#!/bin/sh\n%s\n' "$2" >"$T/$1"
-	chmod +x "$T/$1"
-}
-
-# serve ARGS...: a server on 127.0.0.1 at a free port (in PORT), up.
-serve() {
-	PORT=$(free_port)
-	start_hc --listener "127.0.0.1:$PORT" "$@"
-	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
-}
-
-# stdin_from FILE CMD...: CMD with FILE on stdin (bash gives a background
-# job /dev/null otherwise); exec keeps the PID bg recorded.
-stdin_from() {
-	local f=$1
-	shift
-	exec "$@" <"$f"
-}
-
 # get [PATH]: curl's answer (headers and body) in $T/answer.
 get() {
 	curl -sS -i --max-time 10 "http://127.0.0.1:$PORT${1:-/}" >"$T/answer"

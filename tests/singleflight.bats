@@ -26,21 +26,6 @@ runs() {
 	if [ -f "$T/runs" ]; then wc -l <"$T/runs"; else echo 0; fi
 }
 
-# stdin_from FILE CMD...: CMD with FILE on stdin (bash gives a background
-# job /dev/null otherwise); exec keeps the PID bg recorded.
-stdin_from() {
-	local f=$1
-	shift
-	exec "$@" <"$f"
-}
-
-# serve ARGS...: a standalone server on 127.0.0.1 at a free port (PORT).
-serve() {
-	PORT=$(free_port)
-	start_hc --listener "127.0.0.1:$PORT" "$@"
-	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
-}
-
 # activate ARGS...: systemd-socket-activate -a (one checker process per
 # connection) on 127.0.0.1 at a free port (PORT).
 activate() {

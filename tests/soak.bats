@@ -45,9 +45,9 @@ teardown() {
 	common_teardown
 }
 
-# serve NAME ARGS...: a server on 127.0.0.1 at a free port (PORT), its PID
+# serve_as NAME ARGS...: a server on 127.0.0.1 at a free port (PORT), its PID
 # in PID, its log in $T/NAME.log.
-serve() {
+serve_as() {
 	local name=$1
 	shift
 	PORT=$(free_port)
@@ -118,9 +118,9 @@ codes() {
 	local start=$SECONDS before_ok before_bad after_ok after_bad ok_codes bad_codes
 	local PORT_ok PORT_bad PID_ok PID_bad
 	start_listener
-	serve ok --port "$LPORT"
+	serve_as ok --port "$LPORT"
 	PORT_ok=$PORT PID_ok=$PID
-	serve bad --port "$(free_port)" --script false
+	serve_as bad --port "$(free_port)" --script false
 	PORT_bad=$PORT PID_bad=$PID
 
 	# The first 1,000 of each, bad requests among them, then the baseline.

@@ -90,6 +90,13 @@ journal_between() {
 		sed '1d;$d'
 }
 
+# fake_zk: a fake ZooKeeper answering imok on 2181 in the container's
+# network, up.
+fake_zk() {
+	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
+	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
+}
+
 @test "the container runs systemd as PID 1, and it is running" {
 	run ct cat /proc/1/comm
 	assert_equal "$output" systemd
@@ -290,8 +297,7 @@ in_flight() {
 	undo "rm -rf /home/ops"
 	write /home/ops/check 'exit 0'
 	ct sh -c 'sed -i "1i #!/bin/sh" /home/ops/check; chmod 755 /home/ops/check'
-	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
-	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
+	fake_zk
 	opts "--details --script 'pgrep -x systemd-journal' --script 'cat /proc/loadavg' --script free --script 'ss -ltn' --script 'nice -n 5 true' --script 'ionice -c 3 true' --script 'taskset -c 0 true' --script /home/ops/check --script 'zk-ruok localhost 2181' --script 'zk-ruok localhost 2181'"
 	for form in health-checker.socket health-checker.service; do
 		use "$form"
@@ -315,29 +321,30 @@ example() {
 		sed -e 's/sudo //g' -e '/make install/d'
 }
 
-@test "README: the socket-activation example works verbatim (a fake ZooKeeper on 2181)" {
-	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
-	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
-	keep /etc/default/health-checker
-	undo "systemctl disable --quiet --now health-checker.socket"
-	example socket >"$BATS_TEST_TMPDIR/script"
+# run_example NAME: README's example NAME run in the container by bash -e,
+# through bats' run (its lines shown on failure).
+run_example() {
+	example "$1" >"$BATS_TEST_TMPDIR/script"
 	cat "$BATS_TEST_TMPDIR/script" >&2
-	grep -q 'systemctl enable --now health-checker.socket' "$BATS_TEST_TMPDIR/script"
 	run ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
 	echo "$output" >&2
+}
+
+@test "README: the socket-activation example works verbatim (a fake ZooKeeper on 2181)" {
+	fake_zk
+	keep /etc/default/health-checker
+	undo "systemctl disable --quiet --now health-checker.socket"
+	run_example socket
+	grep -q 'systemctl enable --now health-checker.socket' "$BATS_TEST_TMPDIR/script"
 	[ "$status" -eq 0 ]
 	grep -q '^HTTP/1.1 200 OK' <<<"$output"
 }
 
 @test "README: the standalone example works verbatim" {
-	bg_netns python3 "$BATS_TEST_DIRNAME/peers/fake-server.py" imok "" 2181 >"$BATS_TEST_TMPDIR/zk"
-	wait_until 10 test -s "$BATS_TEST_TMPDIR/zk"
+	fake_zk
 	keep /etc/default/health-checker
 	undo "systemctl disable --quiet --now health-checker.service health-checker-server.socket"
-	example standalone >"$BATS_TEST_TMPDIR/script"
-	cat "$BATS_TEST_TMPDIR/script" >&2
-	run ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
-	echo "$output" >&2
+	run_example standalone
 	[ "$status" -eq 0 ]
 	grep -q '^HTTP/1.1 200 OK' <<<"$output"
 }
@@ -347,9 +354,8 @@ example() {
 	opts "--port 7000"
 	use health-checker.socket
 	undo "rm -rf /etc/systemd/system/health-checker.socket.d; systemctl daemon-reload"
-	example port >"$BATS_TEST_TMPDIR/script"
-	cat "$BATS_TEST_TMPDIR/script" >&2
-	ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
+	run_example port
+	[ "$status" -eq 0 ]
 	wait_until 10 open_inside 6000
 	assert_equal "$(code 6000)" 200
 	not open_inside 5000
@@ -381,9 +387,8 @@ while True:
 	echo "$output" >&2
 	grep -q 'fail unix /srv/hc-test.sock [0-9]*ms Permission denied' <<<"$output"
 	undo "rm -rf /etc/systemd/system/health-checker@.service.d; systemctl daemon-reload"
-	example groups >"$BATS_TEST_TMPDIR/script"
-	cat "$BATS_TEST_TMPDIR/script" >&2
-	ct bash -e -c "$(cat "$BATS_TEST_TMPDIR/script")"
+	run_example groups
+	[ "$status" -eq 0 ]
 	assert_equal "$(code)" 200
 }
 
