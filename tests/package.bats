@@ -144,6 +144,17 @@ quiet_dpkg() {
 	not grep -qiE 'warn|error|fail|denied|not found' <<<"$output"
 }
 
+# assert_man_finds ROOT: man-db, looking only under ROOT's /usr/share/man,
+# finds the packaged page and renders its NAME line.
+assert_man_finds() {
+	run env MANPATH="$1/usr/share/man" man -w health-checker
+	echo "$output" >&2
+	assert_equal "$output" "$1/usr/share/man/man8/health-checker.8.gz"
+	run env MANPATH="$1/usr/share/man" MANPAGER=cat MANWIDTH=80 man health-checker
+	[ "$status" -eq 0 ]
+	grep -q '^ *health-checker .* answer load balancer health checks' <<<"$output"
+}
+
 # units_state: "is-enabled is-active" of the three units, one line each.
 units_state() {
 	local u
@@ -236,12 +247,7 @@ units_state() {
 	command -v man >/dev/null || skip "man is not installed (Debian package: man-db)"
 	test -f "$DEB"
 	dpkg-deb -x "$DEB" "$x"
-	run env MANPATH="$x/usr/share/man" man -w health-checker
-	echo "$output" >&2
-	assert_equal "$output" "$x/usr/share/man/man8/health-checker.8.gz"
-	run env MANPATH="$x/usr/share/man" MANPAGER=cat MANWIDTH=80 man health-checker
-	[ "$status" -eq 0 ]
-	grep -q '^ *health-checker .* answer load balancer health checks' <<<"$output"
+	assert_man_finds "$x"
 }
 
 # --- installed in the container -----------------------------------------------
@@ -309,11 +315,7 @@ units_state() {
 	command -v man >/dev/null || skip "man is not installed on the host (Debian package: man-db)"
 	run ct dpkg -S /usr/share/man/man8/health-checker.8.gz
 	assert_equal "$output" "health-checker: /usr/share/man/man8/health-checker.8.gz"
-	run env MANPATH="$CT/merged/usr/share/man" man -w health-checker
-	assert_equal "$output" "$CT/merged/usr/share/man/man8/health-checker.8.gz"
-	run env MANPATH="$CT/merged/usr/share/man" MANPAGER=cat MANWIDTH=80 man health-checker
-	[ "$status" -eq 0 ]
-	grep -q '^ *health-checker .* answer load balancer health checks' <<<"$output"
+	assert_man_finds "$CT/merged"
 }
 
 # Leaves the socket enabled and running, /etc/default/health-checker the
