@@ -38,17 +38,10 @@ setup_file() {
 	PKGDIR=$BATS_FILE_TMPDIR/pkg
 	DEB=$PKGDIR/health-checker_${VERSION}_$ARCH.deb
 	build_package
-	if [ "$(id -u)" -ne 0 ]; then
-		export CT_SKIP_REASON="needs root (systemd-nspawn, overlay mounts)"
-	elif ! command -v systemd-nspawn >/dev/null; then
-		export CT_SKIP_REASON="systemd-nspawn is not installed (Debian package: systemd-container)"
-	elif ! command -v debootstrap >/dev/null && [ ! -x /usr/sbin/debootstrap ]; then
-		export CT_SKIP_REASON="debootstrap is not installed (Debian package: debootstrap)"
-	fi
-	[ -z "${CT_SKIP_REASON:-}" ] || return 0
-	export CT=$BATS_FILE_TMPDIR/container
-	make -s -C "$REPO" tests/listen 3>&- || return 1
-	"$CONTAINER" start "$CT" 3>&- || return 1
+	CT_SKIP_REASON=$(container_unavailable)
+	export CT_SKIP_REASON
+	[ -z "$CT_SKIP_REASON" ] || return 0
+	container_boot || return 1
 	# The container's files before the package: what purge must get back.
 	snapshot >"$BATS_FILE_TMPDIR/before" || return 1
 }

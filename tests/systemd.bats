@@ -9,23 +9,17 @@ CONTAINER=$BATS_TEST_DIRNAME/systemd/container
 # bats 1.8 cannot skip from setup_file: it leaves the reason to setup.
 setup_file() {
 	load helpers
+	load systemd/helpers
 	case $HC in
 	*-asan)
 		export SKIP_REASON="systemd suite runs against the plain build only"
 		return 0
 		;;
 	esac
-	if [ "$(id -u)" -ne 0 ]; then
-		export SKIP_REASON="needs root (systemd-nspawn, overlay mounts)"
-	elif ! command -v systemd-nspawn >/dev/null; then
-		export SKIP_REASON="systemd-nspawn is not installed (Debian package: systemd-container)"
-	elif ! command -v debootstrap >/dev/null && [ ! -x /usr/sbin/debootstrap ]; then
-		export SKIP_REASON="debootstrap is not installed (Debian package: debootstrap)"
-	fi
-	[ -z "${SKIP_REASON:-}" ] || return 0
-	export CT=$BATS_FILE_TMPDIR/container
-	make -s -C "$BATS_TEST_DIRNAME/.." tests/listen 3>&- || return 1
-	"$CONTAINER" start "$CT" 3>&- || return 1
+	SKIP_REASON=$(container_unavailable)
+	export SKIP_REASON
+	[ -z "$SKIP_REASON" ] || return 0
+	container_boot || return 1
 	"$CONTAINER" install "$CT" 3>&-
 }
 

@@ -4,6 +4,26 @@
 # script), CT (its state directory), UNDO (a file of lines to undo), PIDS.
 # shellcheck shell=bash
 
+# container_unavailable: why the container cannot run on this machine, or
+# nothing when it can.
+container_unavailable() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "needs root (systemd-nspawn, overlay mounts)"
+	elif ! command -v systemd-nspawn >/dev/null; then
+		echo "systemd-nspawn is not installed (Debian package: systemd-container)"
+	elif ! command -v debootstrap >/dev/null && [ ! -x /usr/sbin/debootstrap ]; then
+		echo "debootstrap is not installed (Debian package: debootstrap)"
+	fi
+}
+
+# container_boot: the suite's container booted at CT (exported), with
+# tests/listen built for the listeners run inside it.
+container_boot() {
+	export CT=$BATS_FILE_TMPDIR/container
+	make -s -C "$BATS_TEST_DIRNAME/.." tests/listen 3>&- || return 1
+	"$CONTAINER" start "$CT" 3>&-
+}
+
 # ct CMD...: CMD inside the container, given a minute at most.
 ct() {
 	timeout 60 "$CONTAINER" exec "$CT" "$@"
