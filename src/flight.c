@@ -13,8 +13,17 @@
  * process's run before it runs the checks itself. */
 #define OVERDUE_MS 1000
 
+/* One run of the checks without singleflight, shared by the requests that
+ * were in the queue when it started (or one that found a slot free). */
+struct flight_batch {
+	struct flight *fl;
+	struct check_run *run;
+	struct flight_wait *waiters; /* linked by next and prev */
+};
+
 static void begin(struct flight *fl);
-static void start_own(struct flight *fl, struct flight_wait *w);
+static void start_batch(struct flight *fl, struct flight_wait *list,
+			int waited);
 
 static void
 no_run(struct timer *t)
@@ -131,21 +140,26 @@ save(struct flight *fl, const struct verdict *v)
 		note_save(fl, 0, 0);
 }
 
-/* A run has ended: the next queued request may start its own. */
+/* Takes the whole queue off, for one run. */
+static struct flight_wait *
+take_queue(struct flight *fl)
+{
+	struct flight_wait *list = fl->queue, *w;
+
+	for (w = list; w != NULL; w = w->next)
+		w->queued = 0;
+	fl->queue = fl->queue_tail = NULL;
+	return list;
+}
+
+/* A run has ended: every request queued now shares the one that starts
+ * (it starts after they all arrived, so its result is fresh for each). */
 static void
 run_ended(struct flight *fl)
 {
 	fl->runs--;
-	while (fl->queue != NULL && fl->runs < fl->max_runs) {
-		struct flight_wait *w = fl->queue;
-
-		fl->queue = w->next;
-		if (fl->queue == NULL)
-			fl->queue_tail = NULL;
-		w->next = NULL;
-		w->queued = 0;
-		start_own(fl, w);
-	}
+	if (fl->queue != NULL && fl->runs < fl->max_runs)
+		start_batch(fl, take_queue(fl), 1);
 }
 
 static void
@@ -377,36 +391,80 @@ flight_close(struct flight *fl)
 }
 
 static void
-own_done(void *ctx, const struct verdict *v)
+batch_done(void *ctx, const struct verdict *v)
 {
-	struct flight_wait *w = ctx;
-	struct flight *fl = w->fl;
-	struct check_run *run = w->own;
+	struct flight_batch *b = ctx;
+	struct flight *fl = b->fl;
+	struct flight_wait *w, *next, *list = b->waiters;
 
-	w->own = NULL;
 	save(fl, v);
-	w->fl = NULL;
-	w->fn(w, v);
-	check_run_free(run);
+	/* All let go before any is answered: an answer that ends another
+	 * waiter's connection finds it no longer ours to cancel. */
+	for (w = list; w != NULL; w = w->next) {
+		w->batch = NULL;
+		w->fl = NULL;
+	}
+	b->waiters = NULL;
+	for (w = list; w != NULL; w = next) {
+		next = w->next;
+		w->next = w->prev = NULL;
+		w->fn(w, v);
+	}
+	check_run_free(b->run);
+	free(b);
 	run_ended(fl);
 }
 
+/* Starts one run for the waiters of list (linked by next), leaving out
+ * those whose client has gone: they are answered ECONNRESET. */
 static void
-start_own(struct flight *fl, struct flight_wait *w)
+start_batch(struct flight *fl, struct flight_wait *list, int waited)
 {
-	w->own = check_run_start(fl->env, fl->o, own_done, w);
-	if (w->own == NULL)
-		answer_no_run(fl, w, ENOMEM);
-	else
-		fl->runs++;
+	struct flight_batch *b;
+	struct flight_wait *w, *next, *keep = NULL, *tail = NULL;
+
+	for (w = list; w != NULL; w = next) {
+		next = w->next;
+		w->next = w->prev = NULL;
+		if (w->gone != NULL && w->gone(w, waited)) {
+			answer_no_run(fl, w, ECONNRESET);
+			continue;
+		}
+		w->prev = tail;
+		if (tail != NULL)
+			tail->next = w;
+		else
+			keep = w;
+		tail = w;
+	}
+	if (keep == NULL)
+		return;
+	b = calloc(1, sizeof(*b));
+	if (b != NULL) {
+		b->fl = fl;
+		b->waiters = keep;
+		b->run = check_run_start(fl->env, fl->o, batch_done, b);
+	}
+	if (b == NULL || b->run == NULL) {
+		free(b);
+		for (w = keep; w != NULL; w = next) {
+			next = w->next;
+			w->next = w->prev = NULL;
+			answer_no_run(fl, w, ENOMEM);
+		}
+		return;
+	}
+	for (w = keep; w != NULL; w = w->next)
+		w->batch = b;
+	fl->runs++;
 }
 
 void
 flight_join(struct flight *fl, struct flight_wait *w)
 {
 	w->fl = fl;
-	w->own = NULL;
-	w->next = NULL;
+	w->batch = NULL;
+	w->next = w->prev = NULL;
 	w->queued = 0;
 	w->arrived_ns = loop_now_ns();
 	w->soon.ctx = w;
@@ -420,12 +478,14 @@ flight_join(struct flight *fl, struct flight_wait *w)
 	}
 	if (!fl->o->singleflight) {
 		if (fl->runs < fl->max_runs) {
-			start_own(fl, w);
+			start_batch(fl, w, 0);
 			return;
 		}
 		/* Its turn comes when a run ends, within that run's
-		 * deadline. */
+		 * deadline: the run then started is shared by the whole
+		 * queue, however long it is. */
 		w->queued = 1;
+		w->prev = fl->queue_tail;
 		if (fl->queue_tail != NULL)
 			fl->queue_tail->next = w;
 		else
@@ -443,32 +503,36 @@ void
 flight_cancel(struct flight_wait *w)
 {
 	struct flight *fl = w->fl;
-	struct flight_wait **pp, *prev = NULL;
+	struct flight_batch *b = w->batch;
+	struct flight_wait **pp;
 
 	if (fl == NULL)
 		return;
 	timer_cancel(fl->loop, &w->soon);
 	free(w->cached.results);
 	w->cached.results = NULL;
-	if (w->own != NULL) {
-		check_run_free(w->own);
-		w->own = NULL;
-		w->fl = NULL;
-		run_ended(fl);
-		return;
-	}
-	if (w->queued) {
-		for (pp = &fl->queue; *pp != NULL;
-		     prev = *pp, pp = &(*pp)->next) {
-			if (*pp == w) {
-				*pp = w->next;
-				if (fl->queue_tail == w)
-					fl->queue_tail = prev;
-				break;
-			}
-		}
+	if (b != NULL || w->queued) {
+		/* Out of a run's list or the queue: both doubly linked, as
+		 * thousands of a flood's clients may leave one by one. */
+		if (w->prev != NULL)
+			w->prev->next = w->next;
+		else if (b != NULL)
+			b->waiters = w->next;
+		else
+			fl->queue = w->next;
+		if (w->next != NULL)
+			w->next->prev = w->prev;
+		else if (b == NULL)
+			fl->queue_tail = w->prev;
+		w->next = w->prev = NULL;
+		w->batch = NULL;
 		w->queued = 0;
 		w->fl = NULL;
+		if (b != NULL && b->waiters == NULL) {
+			check_run_free(b->run);
+			free(b);
+			run_ended(fl);
+		}
 		return;
 	}
 	for (pp = &fl->waiters; *pp != NULL; pp = &(*pp)->next) {
@@ -480,4 +544,21 @@ flight_cancel(struct flight_wait *w)
 	if (fl->waiters == NULL && fl->state == FLIGHT_FOLLOWING)
 		stop_following(fl);
 	w->fl = NULL;
+}
+
+int
+flight_queued(const struct flight_wait *w)
+{
+	return w->fl != NULL && w->queued;
+}
+
+void
+flight_stopping(struct flight *fl)
+{
+	if (fl->stopping || fl->max_runs == 0 || fl->max_runs == INT_MAX)
+		return;
+	fl->stopping = 1;
+	fl->max_runs++;
+	if (fl->queue != NULL && fl->runs < fl->max_runs)
+		start_batch(fl, take_queue(fl), 1);
 }

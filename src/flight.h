@@ -12,19 +12,25 @@
 #include "options.h"
 #include "statefile.h"
 
+struct flight_batch;
+
 struct flight_wait {
 	/* Called once from the loop; v is valid during the call only.  v is
 	 * NULL when no run could be started (out of memory or descriptors:
-	 * errno says which). */
+	 * errno says which; ECONNRESET: gone() said the client had gone). */
 	void (*fn)(struct flight_wait *w, const struct verdict *v);
 	void *ctx;
+	/* Asked (NULL: never) just before a run is started for it, whether
+	 * its client has gone: nothing is run for a client that left.
+	 * waited: it waited in the queue for that run. */
+	int (*gone)(struct flight_wait *w, int waited);
 	/* private */
 	struct flight *fl;
-	struct check_run *own;
+	struct flight_batch *batch; /* the run it shares, not singleflight */
 	int64_t arrived_ns;
-	struct flight_wait *next;
-	int queued; /* waiting for a run to end before its own can start */
-	int err;    /* why there is no run, for fn's errno */
+	struct flight_wait *next, *prev;
+	int queued;        /* waiting for a run to end before one can start */
+	int err;           /* why there is no run, for fn's errno */
 	struct timer soon; /* answers from the loop: no run, or a cached one */
 	struct state_result cached;
 };
@@ -40,8 +46,10 @@ struct flight {
 	const struct check_env *env;
 	const struct options *o;
 	/* Runs of this process at once, and how many the descriptors allow:
-	 * a request over the limit waits in queue for a run to end. */
+	 * a request over the limit waits in queue for a run to end; those in
+	 * the queue when one does share the run that starts then. */
 	int runs, max_runs;
+	int stopping; /* the queue had its run beyond the limit */
 	struct flight_wait *queue, *queue_tail;
 	int save_failing;      /* said once, not at every run */
 	struct change *change; /* told of every verdict; set by the owner */
@@ -65,7 +73,14 @@ void flight_set_max_runs(struct flight *fl, int n);
 void flight_close(struct flight *fl);
 /* w->fn and w->ctx set by the caller. */
 void flight_join(struct flight *fl, struct flight_wait *w);
-/* Withdraws a waiter whose fn has not been called yet. */
+/* Withdraws a waiter whose fn has not been called yet.  A run that nobody
+ * waits for any more is stopped. */
 void flight_cancel(struct flight_wait *w);
+/* Whether w waits in the queue: no run of its own has started yet. */
+int flight_queued(const struct flight_wait *w);
+/* Shutdown: the requests queued now get their run at once, one beyond the
+ * limit, so that they end within the check deadline as the runs in progress
+ * do, not one deadline later. */
+void flight_stopping(struct flight *fl);
 
 #endif

@@ -37,6 +37,8 @@ struct conn {
 	int in_eof;                     /* nothing more to read */
 	int head_told;                  /* hooks->head called */
 	int want_out;                   /* a write would block */
+	int peer_fin, peer_reset;       /* how the input ended */
+	int watch_gone;                 /* serve_watch_gone() */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -266,6 +268,39 @@ respond_short(struct conn *c, int err)
 	respond(c, HTTP_500, "500 Internal Server Error", 25);
 }
 
+/* The client has gone before its answer: nothing more is run for it (a
+ * run shared with others goes on for them). */
+static void
+abandon(struct conn *c)
+{
+	log_msg(LOGLVL_DEBUG, "request %s: the client has gone", c->peer);
+	if (c->state == ST_CHECK)
+		flight_cancel(&c->wait);
+	c->outcome = SERVE_QUIET;
+	finish(c);
+}
+
+/* Asked by the flight just before a run starts for c: a reset (or, for a
+ * request that waited in the queue, a close) means nobody will read the
+ * answer.  What the loop has not dispatched yet is asked of the socket. */
+static int
+client_gone(struct flight_wait *w, int waited)
+{
+	struct conn *c = w->ctx;
+	struct pollfd p;
+
+	if (c->peer_reset || (waited && c->peer_fin))
+		return 1;
+	p.fd = c->inw.fd;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0)
+		return 1;
+	return waited && (p.revents & POLLRDHUP) != 0;
+}
+
 static void
 on_verdict(struct flight_wait *w, const struct verdict *v)
 {
@@ -278,6 +313,10 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 	if (v == NULL) {
 		int err = errno;
 
+		if (err == ECONNRESET) {
+			abandon(c);
+			return;
+		}
 		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
 			peer_name(c), strerror(err));
 		respond_short(c, err);
@@ -342,6 +381,7 @@ got_request(struct conn *c)
 	c->state = ST_CHECK;
 	c->wait.fn = on_verdict;
 	c->wait.ctx = c;
+	c->wait.gone = c->watch_gone ? client_gone : NULL;
 	flight_join(c->fl, &c->wait);
 }
 
@@ -411,6 +451,10 @@ discard_input(struct conn *c)
 		c->drained += (size_t)n;
 		if (c->drained < DRAIN_MAX)
 			return 1;
+	} else if (n == 0) {
+		c->peer_fin = 1;
+	} else {
+		c->peer_reset = 1;
 	}
 	c->in_eof = 1;
 	update_watches(c);
@@ -427,7 +471,10 @@ on_in(struct watch *w, unsigned events)
 		read_head(c);
 		break;
 	case ST_CHECK:
-		discard_input(c);
+		/* A reset ends the request; a close, one still queued. */
+		if (!discard_input(c) && c->watch_gone &&
+		    (c->peer_reset || (c->peer_fin && flight_queued(&c->wait))))
+			abandon(c);
 		break;
 	case ST_WRITE:
 		if ((events & LOOP_OUT) != 0) {
@@ -558,4 +605,10 @@ serve_free(struct conn *c)
 	free(c->resp);
 	free(c->buf);
 	free(c);
+}
+
+void
+serve_watch_gone(struct conn *c)
+{
+	c->watch_gone = 1;
 }

@@ -258,6 +258,7 @@ on_accept(struct watch *w, unsigned events)
 			free(sl);
 			continue;
 		}
+		serve_watch_gone(sl->conn);
 		sl->next = s->slots;
 		if (s->slots != NULL)
 			s->slots->prev = sl;
@@ -310,6 +311,8 @@ stop(struct server *s, int sig)
 	notify(s->notify_socket, "STOPPING=1"); /* shutdown begins now */
 	set_accepting(s, 0);
 	s->stopping = 1;
+	/* The queue is not left for one deadline after another. */
+	flight_stopping(&s->fl);
 	for (i = 0; i < s->nls; i++) {
 		close(s->ls[i].w.fd);
 		s->ls[i].w.fd = -1;
