@@ -133,7 +133,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--path", default="/waiting")
     a = ap.parse_args()
-    return {"reset": reset, "close": reset, "wait": wait, "probe": probe}[a.mode](a)
+    modes = {"reset": reset, "close": reset, "wait": wait, "probe": probe}
+    return modes[a.mode](a)
 
 
 if __name__ == "__main__":
