@@ -519,13 +519,21 @@ statefile_holder_overdue(struct statefile *sf, int ms)
 void
 statefile_unlock(struct statefile *sf)
 {
+	const int flags = O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	char self[64];
 	int fd;
 
 	statefile_lock_key(sf->lockfd, 0, sf->config, F_UNLCK);
 	/* A lock release makes no inotify event; closing a descriptor open
 	 * for writing does (IN_CLOSE_WRITE).  Without it a follower would
-	 * sleep until it gives up when no new result was renamed in. */
-	fd = open(sf->lockpath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	 * sleep until it gives up when no new result was renamed in.  The
+	 * file we hold, reopened: whatever was put at its name since (a
+	 * link to a device, say) is never opened.  By name only without
+	 * /proc, and then never through a symlink. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", sf->lockfd);
+	fd = open(self, flags);
+	if (fd == -1 && errno == ENOENT)
+		fd = open(sf->lockpath, flags | O_NOFOLLOW);
 	if (fd != -1)
 		close(fd);
 }
