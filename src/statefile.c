@@ -69,6 +69,10 @@ per_instance(const char *e)
 		"SYSTEMD_EXEC_PID=",
 		"WATCHDOG_PID=",
 		"WATCHDOG_USEC=",
+		"MEMORY_PRESSURE_",
+		"CREDENTIALS_DIRECTORY=",
+		"TRIGGER_",
+		"MONITOR_",
 		"_=",
 	};
 	size_t i;

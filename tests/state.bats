@@ -161,14 +161,17 @@ planted_probes() {
 	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 504 Gateway Timeout"
 }
 
+# systemd gives each Accept=yes instance its own values of these.
 @test "variables of one connection or instance (REMOTE_*, INVOCATION_ID, JOURNAL_STREAM) do not keep one-shots from sharing" {
 	mkscript check 'echo run >>"'"$T"'/runs"'
 	REMOTE_ADDR=10.0.0.1 REMOTE_PORT=40001 INVOCATION_ID=aaaa \
-		JOURNAL_STREAM=8:1 TCPREMOTEIP=10.0.0.1 \
+		JOURNAL_STREAM=8:1 TCPREMOTEIP=10.0.0.1 SYSTEMD_EXEC_PID=101 \
+		MEMORY_PRESSURE_WATCH=/sys/fs/cgroup/a/memory.pressure \
 		probe --cache-ttl 30 --script "$T/check"
 	assert_equal "$answer" "HTTP/1.0 200 OK"
 	REMOTE_ADDR=10.0.0.2 REMOTE_PORT=40002 INVOCATION_ID=bbbb \
-		JOURNAL_STREAM=8:2 TCPREMOTEIP=10.0.0.2 \
+		JOURNAL_STREAM=8:2 TCPREMOTEIP=10.0.0.2 SYSTEMD_EXEC_PID=102 \
+		MEMORY_PRESSURE_WATCH=/sys/fs/cgroup/b/memory.pressure \
 		probe --cache-ttl 30 --script "$T/check"
 	assert_equal "$answer" "HTTP/1.0 200 OK"
 	assert_equal "$(wc -l <"$T/runs")" 1
