@@ -172,7 +172,7 @@ change_note(struct change *ch, const struct options *o, const struct verdict *v)
 	char boot_id[40];
 	size_t slot, n;
 	ssize_t got;
-	int have;
+	int have, lk;
 
 	/* A level that shows no change (error and below) needs no record:
 	 * one-shots then do no file work at all. */
@@ -180,19 +180,22 @@ change_note(struct change *ch, const struct options *o, const struct verdict *v)
 		return;
 	if (ch->shared)
 		open_record(ch, o);
+	/* Another process of our checks holds our byte: it is telling this
+	 * very change.  Another command line's never stands in our way.  A
+	 * lock refused for any other reason: this process tells alone. */
+	if (ch->fd != -1 &&
+	    (lk = statefile_lock_key(ch->fd, (off_t)sizeof(tab), ch->config,
+				     F_WRLCK)) != 1) {
+		release(ch);
+		if (lk == 0)
+			return;
+	}
 	if (ch->fd == -1) {
 		if (!ch->known || ch->last != key)
 			tell(o, v, ch->known, ch->last_ok);
 		ch->known = 1;
 		ch->last = key;
 		ch->last_ok = v->ok;
-		return;
-	}
-	/* Another process of our checks holds our byte: it is telling this
-	 * very change.  Another command line's never stands in our way. */
-	if (statefile_lock_key(ch->fd, (off_t)sizeof(tab), ch->config,
-			       F_WRLCK) != 1) {
-		release(ch);
 		return;
 	}
 	memset(tab, 0, sizeof(tab));
