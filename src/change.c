@@ -2,42 +2,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <time.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "change.h"
 #include "log.h"
 #include "statefile.h"
 
-#define MAGIC "HCVERD2"
-/* How far apart two readings of the boot's wall-clock time may be and
- * still be the same boot (the wall clock is slewed and stepped). */
-#define SAME_BOOT_MS 5000
+#define MAGIC "HCVERD3"
 /* Room for every failing check's target, reason and a little output. */
 #define LINE_MAX_BYTES 8192
+/* Records of as many sets of checks as may share one --lock-file; the
+ * oldest makes room for a newcomer. */
+#define SLOTS 16
 
+/* One set of checks' last verdict, framed as the result file is. */
 struct record {
-	char magic[8];
-	int64_t boot_ms; /* wall-clock time of the boot it was written in */
-	int64_t finished_ns;
-	uint64_t key;
-	int32_t ok;
-	int32_t pad;
+	struct statefile_head h; /* h.config: whose record it is */
+	uint64_t key;            /* verdict_key */
+	uint64_t sum;
 };
-
-/* When this boot began, by the wall clock: two clocks read through the
- * vDSO instead of /proc's boot id at every probe. */
-static int64_t
-boot_ms(void)
-{
-	struct timespec wall, up;
-
-	clock_gettime(CLOCK_REALTIME, &wall);
-	clock_gettime(CLOCK_BOOTTIME, &up);
-	return ((int64_t)wall.tv_sec - up.tv_sec) * 1000 +
-	       (wall.tv_nsec - up.tv_nsec) / 1000000;
-}
 
 /* What makes two verdicts the same: healthy or not, and which checks
  * fail; not how long they took, nor the wording of a reason. */
@@ -68,17 +53,21 @@ open_record(struct change *ch, const struct options *o)
 {
 	char err[512];
 	char *path;
+	int named;
 
 	ch->shared = 0;
-	path = statefile_path(o, ".verdict", err, sizeof(err));
-	if (path != NULL) {
+	ch->config = statefile_key(o);
+	path = statefile_path(o, ch->config, ".verdict", err, sizeof(err));
+	named = path != NULL;
+	if (named) {
 		ch->fd = statefile_open_private(path, err, sizeof(err));
 		free(path);
 	}
+	/* Not ours to use: somebody else's file, a planted link or a FIFO
+	 * is worth a warning; the verdicts are then told per process. */
 	if (ch->fd == -1)
-		log_msg(LOGLVL_DEBUG,
-			"verdict record: %s; changes are told per process",
-			err);
+		log_msg(named ? LOGLVL_WARN : LOGLVL_DEBUG,
+			"verdict record %s; changes are told per process", err);
 }
 
 /* The lock goes with the descriptor: a one-shot process notes one
@@ -145,13 +134,45 @@ tell(const struct options *o, const struct verdict *v, int was_known,
 	log_msg(v->ok ? LOGLVL_NOTICE : LOGLVL_WARN, "%s", line);
 }
 
+/* Our slot of the table (*have set: it holds our last verdict), or the
+ * one to take: a free one or one of another boot, else the oldest. */
+static size_t
+find_slot(const struct record *tab, size_t n, uint64_t config,
+	  const char *boot_id, int *have)
+{
+	size_t i, free_slot = SLOTS, oldest = 0;
+
+	*have = 0;
+	for (i = 0; i < SLOTS; i++) {
+		const struct record *r = &tab[i];
+		int valid = i < n && statefile_sum(&r->h, &r->key,
+						   sizeof(r->key)) == r->sum;
+
+		if (valid &&
+		    statefile_head_ours(&r->h, MAGIC, config, boot_id)) {
+			*have = 1;
+			return i;
+		}
+		if (!valid ||
+		    memcmp(r->h.boot_id, boot_id, sizeof(r->h.boot_id)) != 0) {
+			if (free_slot == SLOTS)
+				free_slot = i;
+		} else if (r->h.finished_ns < tab[oldest].h.finished_ns) {
+			oldest = i;
+		}
+	}
+	return free_slot != SLOTS ? free_slot : oldest;
+}
+
 void
 change_note(struct change *ch, const struct options *o, const struct verdict *v)
 {
 	uint64_t key = verdict_key(v);
-	struct record rec, now;
-	int64_t boot = boot_ms();
-	int have;
+	struct record tab[SLOTS], *rec, was;
+	char boot_id[40];
+	size_t slot, n;
+	ssize_t got;
+	int have, lk;
 
 	/* A level that shows no change (error and below) needs no record:
 	 * one-shots then do no file work at all. */
@@ -159,6 +180,16 @@ change_note(struct change *ch, const struct options *o, const struct verdict *v)
 		return;
 	if (ch->shared)
 		open_record(ch, o);
+	/* Another process of our checks holds our byte: it is telling this
+	 * very change.  Another command line's never stands in our way.  A
+	 * lock refused for any other reason: this process tells alone. */
+	if (ch->fd != -1 &&
+	    (lk = statefile_lock_key(ch->fd, (off_t)sizeof(tab), ch->config,
+				     F_WRLCK)) != 1) {
+		release(ch);
+		if (lk == 0)
+			return;
+	}
 	if (ch->fd == -1) {
 		if (!ch->known || ch->last != key)
 			tell(o, v, ch->known, ch->last_ok);
@@ -167,26 +198,26 @@ change_note(struct change *ch, const struct options *o, const struct verdict *v)
 		ch->last_ok = v->ok;
 		return;
 	}
-	/* Another process holds it: it is telling this very change. */
-	if (flock(ch->fd, LOCK_EX | LOCK_NB) == -1)
-		return;
-	have = pread(ch->fd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec) &&
-	       memcmp(rec.magic, MAGIC, sizeof(rec.magic)) == 0 &&
-	       rec.boot_ms > boot - SAME_BOOT_MS &&
-	       rec.boot_ms < boot + SAME_BOOT_MS;
-	if (have && (rec.finished_ns > v->finished_ns || rec.key == key)) {
+	memset(tab, 0, sizeof(tab));
+	got = pread(ch->fd, tab, sizeof(tab), 0);
+	n = got > 0 ? (size_t)got / sizeof(tab[0]) : 0;
+	statefile_boot_id(boot_id);
+	slot = find_slot(tab, n, ch->config, boot_id, &have);
+	rec = &tab[slot];
+	was = *rec;
+	if (have && (was.h.finished_ns > v->finished_ns || was.key == key)) {
 		release(ch);
 		return;
 	}
-	memset(&now, 0, sizeof(now));
-	memcpy(now.magic, MAGIC, sizeof(now.magic));
-	now.boot_ms = boot;
-	now.finished_ns = v->finished_ns;
-	now.key = key;
-	now.ok = v->ok;
+	statefile_head_init(&rec->h, MAGIC, ch->config, boot_id);
+	rec->h.finished_ns = v->finished_ns;
+	rec->h.ok = v->ok;
+	rec->key = key;
+	rec->sum = statefile_sum(&rec->h, &rec->key, sizeof(rec->key));
 	/* A full disk: each process then tells what it sees. */
-	if (pwrite(ch->fd, &now, sizeof(now), 0) != (ssize_t)sizeof(now))
+	if (pwrite(ch->fd, rec, sizeof(*rec), (off_t)(slot * sizeof(*rec))) !=
+	    (ssize_t)sizeof(*rec))
 		log_msg(LOGLVL_DEBUG, "verdict record: %s", strerror(errno));
 	release(ch);
-	tell(o, v, have, have && rec.ok);
+	tell(o, v, have, have && was.h.ok);
 }

@@ -15,6 +15,7 @@ struct change {
 	int fd;     /* the record shared by one-shots; -1: this process only */
 	int done;   /* the record was consulted: a one-shot's one verdict */
 	int known;  /* last and last_ok hold the verdict last logged */
+	uint64_t config; /* statefile_key: whose record in the file is ours */
 	uint64_t last;
 	int last_ok;
 };

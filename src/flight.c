@@ -120,7 +120,7 @@ note_save(struct flight *fl, int failed, int err)
 		log_msg(LOGLVL_WARN,
 			"state file %s: %s; runs are not shared until it can "
 			"be written",
-			fl->sf.resultpath, strerror(err));
+			fl->sf.resultpath, statefile_strerror(&fl->sf, err));
 	else if (!failed && fl->save_failing)
 		log_msg(LOGLVL_INFO, "state file %s: written again",
 			fl->sf.resultpath);

@@ -292,3 +292,66 @@ spawn_reap_group(pid_t pgid)
 		;
 	return r == 0;
 }
+
+/* dir[0..dlen) "/" file into out; 0, or -1 when it does not fit. */
+static int
+join_path(char *out, size_t cap, const char *dir, size_t dlen, const char *file)
+{
+	size_t flen = strlen(file);
+	int sep = dlen > 0 && dir[dlen - 1] != '/';
+
+	if (dlen + (size_t)sep + flen + 1 > cap)
+		return -1;
+	memcpy(out, dir, dlen);
+	if (sep)
+		out[dlen] = '/';
+	memcpy(out + dlen + (size_t)sep, file, flen + 1);
+	return 0;
+}
+
+int
+spawn_resolve(const char *file, char *out, size_t cap)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char self[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	char *slash;
+
+	/* The same search as exec_search, by stat instead of execve: a
+	 * regular file we may execute, in PATH order, then the checks
+	 * directory beside our own binary under the same conditions. */
+	if (strchr(file, '/') != NULL)
+		return join_path(out, cap, "", 0, file);
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path;; p = end + 1) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (join_path(out, cap, p, (size_t)(end - p), file) == 0 &&
+		    stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+		    faccessat(AT_FDCWD, out, X_OK, AT_EACCESS) == 0)
+			return 0;
+		if (*end == '\0')
+			break;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - sizeof(CHECKS_DIR));
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			memcpy(slash, CHECKS_DIR, sizeof(CHECKS_DIR));
+			if (stat(self, &st) == 0 && S_ISDIR(st.st_mode) &&
+			    (st.st_mode & 022) == 0 &&
+			    (st.st_uid == 0 || st.st_uid == geteuid()) &&
+			    join_path(out, cap, self, strlen(self), file) ==
+				    0 &&
+			    access(out, F_OK) == 0)
+				return 0;
+		}
+	}
+	if (cap > 0)
+		out[0] = '\0';
+	return -1;
+}

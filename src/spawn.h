@@ -4,6 +4,7 @@
 #ifndef SPAWN_H
 #define SPAWN_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 struct child {
@@ -39,5 +40,8 @@ void spawn_close_fds(int keep);
 /* As PID 1 (a container's entrypoint) a script's orphans are our children:
  * reaps those of group pgid that have exited; 1 while some are left. */
 int spawn_reap_group(pid_t pgid);
+/* Where spawn_start would find the program file now (PATH, then the
+ * checks directory), into out: 0, or -1 and "" when nowhere. */
+int spawn_resolve(const char *file, char *out, size_t cap);
 
 #endif

@@ -1,5 +1,7 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,19 +11,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "loop.h"
+#include "spawn.h"
 #include "statefile.h"
 
 #define MAGIC "HCSTATE3"
+/* How often a squatted /tmp directory is told at warning, at most: one
+ * line, not one per one-shot probe. */
+#define SQUAT_WARN_S 3600
+/* Where a set of checks locks its byte of a shared file: far enough apart
+ * that two sets never meet. */
+#define LOCK_SPAN (1LL << 30)
 
-struct record_head {
-	char magic[8];
-	uint64_t config;
-	char boot_id[40];
-	int64_t finished_ns;
-	uint32_t n;
-	int32_t ok;
-};
+extern char **environ;
 
 static void discard_tmp(struct statefile *sf);
 
@@ -43,13 +46,52 @@ hash_str(uint64_t h, const char *s)
 	return fnv(h, s, strlen(s) + 1);
 }
 
-/* What makes two command lines share results: the checks and deadlines. */
-static uint64_t
-config_hash(const struct options *o)
+/* Variables that describe one connection or one instance, not the checks:
+ * systemd gives every Accept=yes instance its own, as inetd superservers
+ * do.  In the key they would keep one-shots from ever sharing. */
+static int
+per_instance(const char *e)
 {
-	uint64_t h = 14695981039346656037ULL;
+	static const char *const prefix[] = {
+		"LISTEN_",
+		"NOTIFY_SOCKET=",
+		"REMOTE_ADDR=",
+		"REMOTE_PORT=",
+		"REMOTE_HOST=",
+		"TCPREMOTE",
+		"TCPLOCAL",
+		"TCP6REMOTE",
+		"TCP6LOCAL",
+		"TCPCONNNUM=",
+		"PROTO=",
+		"INVOCATION_ID=",
+		"JOURNAL_STREAM=",
+		"SYSTEMD_EXEC_PID=",
+		"WATCHDOG_PID=",
+		"WATCHDOG_USEC=",
+		"MEMORY_PRESSURE_",
+		"CREDENTIALS_DIRECTORY=",
+		"TRIGGER_",
+		"MONITOR_",
+		"_=",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
+		if (strncmp(e, prefix[i], strlen(prefix[i])) == 0)
+			return 1;
+	return 0;
+}
+
+uint64_t
+statefile_key(const struct options *o)
+{
+	uint64_t h = 14695981039346656037ULL, env = 0;
+	char buf[PATH_MAX];
 	size_t i;
 	char **a;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
 
 	h = fnv(h, &o->nchecks, sizeof(o->nchecks));
 	for (i = 0; i < o->nchecks; i++) {
@@ -58,40 +100,131 @@ config_hash(const struct options *o)
 
 		h = fnv(h, &type, sizeof(type));
 		h = fnv(h, &c->timeout_ms, sizeof(c->timeout_ms));
-		if (c->type == CHECK_SCRIPT)
-			for (a = c->argv; *a != NULL; a++)
-				h = hash_str(h, *a);
-		else
+		if (c->type != CHECK_SCRIPT) {
 			h = hash_str(h, c->target);
+			continue;
+		}
+		for (a = c->argv; *a != NULL; a++)
+			h = hash_str(h, *a);
+		/* The program the words name here: PATH and the checks
+		 * directory may find another one elsewhere. */
+		spawn_resolve(c->argv[0], buf, sizeof(buf));
+		h = hash_str(h, buf);
 	}
-	return h;
+	/* A relative script or socket, and what a script does, depend on
+	 * where we are, what we are given and who we are. */
+	h = hash_str(h, getcwd(buf, sizeof(buf)) != NULL ? buf : "?");
+	/* In any order: the sum of each variable's own hash. */
+	for (a = environ; a != NULL && *a != NULL; a++)
+		if (!per_instance(*a))
+			env += hash_str(14695981039346656037ULL, *a);
+	h = fnv(h, &env, sizeof(env));
+	h = fnv(h, &uid, sizeof(uid));
+	return fnv(h, &gid, sizeof(gid));
 }
 
-static void
-read_boot_id(char *out, size_t cap)
+void
+statefile_boot_id(char out[40])
 {
 	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
 	ssize_t n = -1;
 
-	memset(out, 0, cap);
+	memset(out, 0, 40);
 	if (fd != -1) {
-		n = read(fd, out, cap - 1);
+		n = read(fd, out, 39);
 		close(fd);
 	}
 	if (n <= 0)
-		snprintf(out, cap, "unknown");
+		snprintf(out, 40, "unknown");
 	out[strcspn(out, "\n")] = '\0';
 }
 
-/* The user's own 0700 directory under /tmp, refused when somebody else
- * made it first or left it open to others. */
+static int
+private_dir(const struct stat *st, uid_t uid)
+{
+	return S_ISDIR(st->st_mode) && st->st_uid == uid &&
+	       (st->st_mode & 077) == 0;
+}
+
+/* Another user who made /tmp/health-checker-UID first cannot make a
+ * directory owned by us: any "health-checker-UID.*" that is a private
+ * directory of ours is one we made.  The first by name, so that every
+ * process picks the same; made with an unguessable name when none is. */
+static char *
+fallback_dir(const char *squatted, uid_t uid, int *made)
+{
+	char path[PATH_MAX], best[NAME_MAX + 1] = "";
+	size_t plen = strlen(squatted + 5);
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	*made = 0;
+	d = opendir("/tmp");
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, squatted + 5, plen) != 0 ||
+		    e->d_name[plen] != '.' ||
+		    (best[0] != '\0' && strcmp(e->d_name, best) >= 0))
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			    0 &&
+		    private_dir(&st, uid))
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	}
+	if (d != NULL)
+		closedir(d);
+	if (best[0] != '\0') {
+		snprintf(path, sizeof(path), "/tmp/%s", best);
+		return strdup(path);
+	}
+	snprintf(path, sizeof(path), "%s.XXXXXX", squatted);
+	if (mkdtemp(path) == NULL)
+		return NULL;
+	*made = 1;
+	return strdup(path);
+}
+
+/* Said at warning once an hour at most, through a stamp in the fallback:
+ * a one-shot per probe must not make it a line per probe. */
+static void
+tell_squatted(const char *squatted, const struct stat *st, const char *dir,
+	      int made)
+{
+	char stamp[PATH_MAX];
+	struct stat sst;
+	time_t now = time(NULL);
+	int fd, warn;
+
+	snprintf(stamp, sizeof(stamp), "%s/squatted", dir);
+	warn = made || lstat(stamp, &sst) == -1 ||
+	       sst.st_mtime + SQUAT_WARN_S <= now || sst.st_mtime > now;
+	log_msg(warn ? LOGLVL_WARN : LOGLVL_DEBUG,
+		"state directory %s is not a private directory of ours "
+		"(owner uid %lu, mode %04o): using %s instead",
+		squatted, (unsigned long)st->st_uid,
+		(unsigned)(st->st_mode & 07777), dir);
+	if (!warn)
+		return;
+	fd = open(stamp,
+		  O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+			  O_NOCTTY,
+		  0600);
+	if (fd != -1) {
+		futimens(fd, NULL);
+		close(fd);
+	}
+}
+
+/* The user's own 0700 directory under /tmp; when somebody else made that
+ * name first or left it open to others, a private one beside it. */
 static char *
 private_tmp_dir(char *err, size_t errlen)
 {
 	char path[64];
 	struct stat st;
-
+	char *dir;
 	uid_t uid = geteuid();
+	int made;
 
 	snprintf(path, sizeof(path), "/tmp/health-checker-%lu",
 		 (unsigned long)uid);
@@ -105,13 +238,18 @@ private_tmp_dir(char *err, size_t errlen)
 		if (lstat(path, &st) == -1)
 			st.st_mode = 0;
 	}
-	if (!S_ISDIR(st.st_mode) || st.st_uid != uid ||
-	    (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s is not a private directory of ours",
-			 path);
+	if (private_dir(&st, uid))
+		return strdup(path);
+	dir = fallback_dir(path, uid, &made);
+	if (dir == NULL) {
+		snprintf(err, errlen,
+			 "%s is not a private directory of ours, and no "
+			 "other can be made: %s",
+			 path, strerror(errno));
 		return NULL;
 	}
-	return strdup(path);
+	tell_squatted(path, &st, dir, made);
+	return dir;
 }
 
 static char *
@@ -128,8 +266,8 @@ default_dir(char *err, size_t errlen)
 }
 
 char *
-statefile_path(const struct options *o, const char *suffix, char *err,
-	       size_t errlen)
+statefile_path(const struct options *o, uint64_t key, const char *suffix,
+	       char *err, size_t errlen)
 {
 	size_t slen = strlen(suffix);
 	char *dir, *path;
@@ -145,7 +283,7 @@ statefile_path(const struct options *o, const char *suffix, char *err,
 		path = malloc(strlen(dir) + slen + 32);
 		if (path != NULL)
 			sprintf(path, "%s/state-%016llx%s", dir,
-				(unsigned long long)config_hash(o), suffix);
+				(unsigned long long)key, suffix);
 		free(dir);
 	}
 	if (path == NULL)
@@ -153,29 +291,134 @@ statefile_path(const struct options *o, const char *suffix, char *err,
 	return path;
 }
 
+/* What is at a name instead of a file we could use. */
+static const char *
+not_a_file(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+		return "a FIFO, not a regular file";
+	case S_IFDIR:
+		return "a directory, not a regular file";
+	case S_IFSOCK:
+		return "a socket, not a regular file";
+	case S_IFCHR:
+	case S_IFBLK:
+		return "a device, not a regular file";
+	case S_IFLNK:
+		return "a symbolic link, never followed";
+	default:
+		return NULL;
+	}
+}
+
 int
 statefile_open_private(const char *path, char *err, size_t errlen)
 {
+	const int flags =
+		O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 	struct stat st;
-	int fd;
+	const char *why;
+	int fd, tries;
 
-	/* O_NOFOLLOW: a planted symlink is refused, never followed; a FIFO
-	 * must not block the open. */
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
-		  0600);
+	/* Ours only when we make it (O_EXCL) or it passes every test below:
+	 * a hard link planted to somebody's file is never written through,
+	 * a FIFO never blocks us, a symlink is never followed. */
+	for (tries = 0;; tries++) {
+		fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd != -1)
+			return fd;
+		if (errno != EEXIST)
+			break;
+		fd = open(path, flags);
+		if (fd != -1 || errno != ENOENT || tries == 2)
+			break;
+	}
 	if (fd == -1) {
+		if (errno == ELOOP && lstat(path, &st) == 0 &&
+		    S_ISLNK(st.st_mode))
+			snprintf(err, errlen, "%s: %s", path,
+				 not_a_file(st.st_mode));
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+	} else if ((why = not_a_file(st.st_mode)) != NULL) {
+		snprintf(err, errlen, "%s: %s", path, why);
+	} else if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %lu, not by us", path,
+			 (unsigned long)st.st_uid);
+	} else if (st.st_nlink != 1) {
+		snprintf(err, errlen,
+			 "%s: %lu links to it (a hard link planted?), not "
+			 "used",
+			 path, (unsigned long)st.st_nlink);
+	} else if ((st.st_mode & 022) != 0) {
+		snprintf(err, errlen, "%s: writable by others (mode %04o)",
+			 path, (unsigned)(st.st_mode & 07777));
+	} else {
+		return fd;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s: not a regular file of ours", path);
-		close(fd);
+	close(fd);
+	return -1;
+}
+
+int
+statefile_lock_key(int fd, off_t base, uint64_t key, int type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = (short)type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = base + (off_t)(key % (uint64_t)LOCK_SPAN);
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 1;
+	if (errno == EAGAIN || errno == EACCES)
+		return 0;
+	if (errno != EINVAL)
 		return -1;
-	}
-	if ((st.st_mode & 077) != 0)
-		fchmod(fd, 0600);
-	return fd;
+	/* A kernel before 3.15: the whole file, as before. */
+	if (flock(fd, type == F_UNLCK ? LOCK_UN : LOCK_EX | LOCK_NB) == 0)
+		return 1;
+	return errno == EWOULDBLOCK ? 0 : -1;
+}
+
+void
+statefile_head_init(struct statefile_head *h, const char *magic,
+		    uint64_t config, const char *boot_id)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, magic, strnlen(magic, sizeof(h->magic)));
+	h->config = config;
+	memcpy(h->boot_id, boot_id, sizeof(h->boot_id));
+}
+
+uint64_t
+statefile_sum(const struct statefile_head *h, const void *body, size_t len)
+{
+	uint64_t s = 14695981039346656037ULL;
+
+	s = fnv(s, h, sizeof(*h));
+	return fnv(s, body, len);
+}
+
+int
+statefile_head_ours(const struct statefile_head *h, const char *magic,
+		    uint64_t config, const char *boot_id)
+{
+	char m[sizeof(h->magic)];
+
+	memset(m, 0, sizeof(m));
+	memcpy(m, magic, strnlen(magic, sizeof(m)));
+	/* finished_ns is of this boot's CLOCK_MONOTONIC: one from the
+	 * future says the boot id could not tell two boots apart. */
+	return memcmp(h->magic, m, sizeof(m)) == 0 && h->config == config &&
+	       memcmp(h->boot_id, boot_id, sizeof(h->boot_id)) == 0 &&
+	       h->finished_ns <= loop_now_ns();
 }
 
 int
@@ -188,9 +431,9 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 	memset(sf, 0, sizeof(*sf));
 	sf->lockfd = sf->notifyfd = sf->tmpfd = -1;
 	sf->nchecks = o->nchecks;
-	sf->config = config_hash(o);
-	read_boot_id(sf->boot_id, sizeof(sf->boot_id));
-	sf->lockpath = statefile_path(o, "", err, errlen);
+	sf->config = statefile_key(o);
+	statefile_boot_id(sf->boot_id);
+	sf->lockpath = statefile_path(o, sf->config, "", err, errlen);
 	if (sf->lockpath == NULL)
 		return -1;
 	slash = strrchr(sf->lockpath, '/');
@@ -248,13 +491,15 @@ statefile_close(struct statefile *sf)
 int
 statefile_try_lock(struct statefile *sf)
 {
-	if (flock(sf->lockfd, LOCK_EX | LOCK_NB) == 0) {
-		/* A time stamp is an inode update: it needs no free block,
-		 * so it works on a full disk too. */
+	/* Our byte of the lock file: a run of another command line sharing
+	 * an explicit --lock-file is never waited for. */
+	int r = statefile_lock_key(sf->lockfd, 0, sf->config, F_WRLCK);
+
+	/* A time stamp is an inode update: it needs no free block, so it
+	 * works on a full disk too. */
+	if (r == 1)
 		futimens(sf->lockfd, NULL);
-		return 1;
-	}
-	return errno == EWOULDBLOCK ? 0 : -1;
+	return r;
 }
 
 int
@@ -278,24 +523,23 @@ statefile_holder_overdue(struct statefile *sf, int ms)
 void
 statefile_unlock(struct statefile *sf)
 {
+	const int flags = O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	char self[64];
 	int fd;
 
-	flock(sf->lockfd, LOCK_UN);
-	/* A flock release makes no inotify event; closing a descriptor open
+	statefile_lock_key(sf->lockfd, 0, sf->config, F_UNLCK);
+	/* A lock release makes no inotify event; closing a descriptor open
 	 * for writing does (IN_CLOSE_WRITE).  Without it a follower would
-	 * sleep until it gives up when no new result was renamed in. */
-	fd = open(sf->lockpath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	 * sleep until it gives up when no new result was renamed in.  The
+	 * file we hold, reopened: whatever was put at its name since (a
+	 * link to a device, say) is never opened.  By name only without
+	 * /proc, and then never through a symlink. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", sf->lockfd);
+	fd = open(self, flags);
+	if (fd == -1 && errno == ENOENT)
+		fd = open(sf->lockpath, flags | O_NOFOLLOW);
 	if (fd != -1)
 		close(fd);
-}
-
-static uint64_t
-record_sum(const struct record_head *h, const struct check_result *r)
-{
-	uint64_t s = 14695981039346656037ULL;
-
-	s = fnv(s, h, sizeof(*h));
-	return fnv(s, r, h->n * sizeof(*r));
 }
 
 static void
@@ -311,7 +555,7 @@ discard_tmp(struct statefile *sf)
 static size_t
 record_size(size_t n)
 {
-	return sizeof(struct record_head) + n * sizeof(struct check_result) +
+	return sizeof(struct statefile_head) + n * sizeof(struct check_result) +
 	       sizeof(uint64_t);
 }
 
@@ -347,10 +591,12 @@ statefile_prepare(struct statefile *sf)
 	struct stat st;
 
 	discard_tmp(sf);
-	/* A directory or anything else squatting the result's name would
-	 * make the rename fail at the end. */
+	sf->why = NULL;
+	/* Whatever else is at the result's name (a directory would make the
+	 * rename fail at the end) is somebody's: said as what it is. */
 	if (lstat(sf->resultpath, &st) == 0 && !S_ISREG(st.st_mode)) {
-		errno = EISDIR;
+		sf->why = not_a_file(st.st_mode);
+		errno = EEXIST;
 		return -1;
 	}
 	unlink(sf->tmppath);
@@ -380,18 +626,15 @@ statefile_prepare(struct statefile *sf)
 int
 statefile_write(struct statefile *sf, const struct verdict *v)
 {
-	struct record_head h;
+	struct statefile_head h;
 	uint64_t sum;
 	int ok, e;
 
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, MAGIC, sizeof(h.magic));
-	h.config = sf->config;
-	memcpy(h.boot_id, sf->boot_id, sizeof(sf->boot_id));
+	statefile_head_init(&h, MAGIC, sf->config, sf->boot_id);
 	h.finished_ns = v->finished_ns;
 	h.n = (uint32_t)v->n;
 	h.ok = v->ok;
-	sum = record_sum(&h, v->results);
+	sum = statefile_sum(&h, v->results, v->n * sizeof(*v->results));
 
 	/* Written aside, then renamed over: a reader sees the old file or
 	 * the whole new one, never half of it. */
@@ -417,7 +660,7 @@ statefile_write(struct statefile *sf, const struct verdict *v)
 int
 statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 {
-	struct record_head h;
+	struct statefile_head h;
 	struct check_result *res;
 	struct stat st;
 	uint64_t sum;
@@ -429,7 +672,8 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid() || (size_t)st.st_size != want) {
+	    st.st_uid != geteuid() || st.st_nlink != 1 ||
+	    (st.st_mode & 022) != 0 || (size_t)st.st_size != want) {
 		close(fd);
 		return -1;
 	}
@@ -443,10 +687,9 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 		return -1;
 	}
 	close(fd);
-	if (memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 ||
-	    h.config != sf->config || h.n != nchecks ||
-	    memcmp(h.boot_id, sf->boot_id, sizeof(sf->boot_id)) != 0 ||
-	    h.finished_ns > loop_now_ns() || record_sum(&h, res) != sum)
+	if (!statefile_head_ours(&h, MAGIC, sf->config, sf->boot_id) ||
+	    h.n != nchecks ||
+	    statefile_sum(&h, res, nchecks * sizeof(*res)) != sum)
 		ok = 0;
 	r->v.ours = 1;
 	for (i = 0; ok && i < nchecks; i++) {
@@ -471,6 +714,12 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 	r->v.n = nchecks;
 	r->v.results = res;
 	return 0;
+}
+
+const char *
+statefile_strerror(const struct statefile *sf, int err)
+{
+	return sf->why != NULL ? sf->why : strerror(err);
 }
 
 int
