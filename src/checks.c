@@ -40,6 +40,7 @@ struct probe {
 	size_t sent, got;
 	/* CHECK_SCRIPT */
 	struct child child;
+	struct reaper_child track;
 	int spawned; /* a process of ours still to let go of */
 	int ran;     /* a process was made: its output is for the log */
 	struct watch exitw, outw;
@@ -540,6 +541,7 @@ let_go(struct probe *p, int *status)
 		reaper_adopt_group(r, p->child.pid);
 	else
 		reaper_adopt(r, p->child.pid);
+	reaper_untrack(r, &p->track);
 	p->spawned = 0;
 	return reaped;
 }
@@ -625,6 +627,7 @@ script_start(struct probe *p)
 		return;
 	}
 	p->spawned = p->ran = 1;
+	reaper_track(p->run->env->reaper, &p->track, p->child.pid);
 	p->exitw.fd = p->child.pidfd;
 	p->exitw.fn = script_exited;
 	p->exitw.ctx = p;
