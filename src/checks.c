@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -354,6 +355,31 @@ tcp_ready(struct watch *w, unsigned events)
 
 static void script_timed_out(struct probe *p);
 
+/* At the deadline, before failing: a connect or an answer that is already
+ * there came in time, however late the loop looks (the checker stopped,
+ * starved or paused).  Each socket's own handler takes what it finds. */
+static void
+sockets_ended(struct probe *p)
+{
+	struct pollfd pfd;
+	size_t i;
+
+	for (i = 0; i < p->nsocks && !p->finished; i++) {
+		struct watch *w = &p->socks[i];
+
+		if (w->fd == -1)
+			continue;
+		pfd.fd = w->fd;
+		pfd.events = POLLIN | POLLOUT;
+		pfd.revents = 0;
+		/* The same bits as epoll's: LOOP_IN, LOOP_OUT, LOOP_ERR. */
+		if (poll(&pfd, 1, 0) == 1 &&
+		    (pfd.revents & (w->fn == tcp_ready ? POLLOUT | POLLERR
+						       : POLLIN | POLLERR)))
+			w->fn(w, (unsigned)pfd.revents);
+	}
+}
+
 static void
 timed_out(struct timer *t)
 {
@@ -362,7 +388,12 @@ timed_out(struct timer *t)
 
 	if (p->spec->type == CHECK_SCRIPT) {
 		script_timed_out(p);
-	} else if (p->lookup != NULL) {
+		return;
+	}
+	sockets_ended(p);
+	if (p->finished)
+		return;
+	if (p->lookup != NULL) {
 		snprintf(reason, sizeof(reason), "resolve %s: timed out",
 			 p->spec->host);
 		finish(p, 0, reason);
@@ -546,14 +577,13 @@ let_go(struct probe *p, int *status)
 	return reaped;
 }
 
+/* The script has exited; killed: by us, at its deadline. */
 static void
-script_exited(struct watch *w, unsigned events)
+script_ended(struct probe *p, int killed)
 {
-	struct probe *p = w->ctx;
 	char reason[CHECK_REASON_MAX];
-	int status, err, killed = !p->deadline.armed;
+	int status, err;
 
-	(void)events;
 	/* Whatever it wrote before exiting is in the pipe now; a grandchild
 	 * that keeps the pipe open gets no more of our time. */
 	if (p->child.outfd != -1)
@@ -583,6 +613,15 @@ script_exited(struct watch *w, unsigned events)
 		  !killed && fork_errno_is_ours(err), reason);
 }
 
+static void
+script_exited(struct watch *w, unsigned events)
+{
+	struct probe *p = w->ctx;
+
+	(void)events;
+	script_ended(p, !p->deadline.armed);
+}
+
 /* The deadline: the group is killed, and the answer does not wait for it
  * to go.  A script held in uninterruptible sleep (a hung disk or NFS
  * mount) outlives SIGKILL until the I/O ends; the reaper gets it then. */
@@ -591,9 +630,15 @@ script_timed_out(struct probe *p)
 {
 	int status;
 
+	/* Exited before we looked: in time, however late we look (the
+	 * checker stopped or starved past the deadline). */
+	if (spawn_exited(&p->child)) {
+		script_ended(p, 0);
+		return;
+	}
 	spawn_kill(&p->child);
 	if (spawn_exited(&p->child)) {
-		script_exited(&p->exitw, LOOP_IN);
+		script_ended(p, 1);
 		return;
 	}
 	/* What it wrote so far is for the log. */

@@ -64,3 +64,82 @@ pid1_server() {
 	kill -0 "$HC_PID"
 }
 
+# child_of PID: the pids of PID's children, or nothing.
+child_of() {
+	cat "/proc/$1/task/$1/children" 2>/dev/null
+}
+
+has_child() {
+	[ -n "$(child_of "$1")" ]
+}
+
+# is_zombie PID
+is_zombie() {
+	grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# stall_until NS_SINCE MS: the checker (HC_PID), stopped by the caller,
+# continued once MS milliseconds have passed since NS_SINCE.  The stall is
+# the point of the test, so this one waits for time itself.
+stall_until() {
+	local left
+	left=$(($2 - $(ms_since "$1")))
+	if [ "$left" -gt 0 ]; then
+		sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+	fi
+	kill -CONT "$HC_PID"
+}
+
+@test "children: a script that exited in time passes though the checker was stopped past its deadline" {
+	serve --script "sleep 0.1" --script-timeout 1
+	local start pid
+	start=$(date +%s%N)
+	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
+		"http://127.0.0.1:$PORT/" >"$T/code"
+	local curl=$BG_PID
+	wait_until 5 has_child "$HC_PID"
+	kill -STOP "$HC_PID"
+	pid=$(child_of "$HC_PID")
+	# It ends at 100 ms of its 1 s: a zombie, not yet looked at.
+	wait_until 5 is_zombie "${pid% }" || { kill -CONT "$HC_PID"; return 1; }
+	stall_until "$start" 1600
+	wait "$curl" || true
+	assert_equal "$(cat "$T/code")" 200
+	assert_equal "$(cat "$T/answer")" OK
+}
+
+# syn_sent PORT: some socket here is connecting to 127.0.0.1:PORT.
+syn_sent() {
+	awk -v p="$(printf ':%04X' "$1")" \
+		'$4 == "02" && substr($3, length($3) - 4) == p { f = 1 }
+		END { exit !f }' /proc/net/tcp
+}
+
+# busy_listener tcp|unix PORT|PATH SECONDS: tests/scripts/busy-listener,
+# its queue full; for tcp its port in BPORT.
+busy_listener() {
+	bg "$SCRIPTS/busy-listener" "$1" "$2" "$T/busy" "$3"
+	wait_until 5 test -s "$T/busy" || return 1
+	BPORT=$(cat "$T/busy")
+}
+
+@test "children: a connect that completed in time passes though the checker was stopped past its deadline" {
+	# Its SYN dropped by a full queue, the connect completes when the
+	# SYN is sent again, about 1 s later, within the 2 s deadline.
+	BPORT=$(free_port)
+	serve --port "127.0.0.1:$BPORT" --port-timeout 2
+	busy_listener tcp "$BPORT" 0.3
+	local start
+	start=$(date +%s%N)
+	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
+		"http://127.0.0.1:$PORT/" >"$T/code"
+	local curl=$BG_PID
+	wait_until 5 syn_sent "$BPORT"
+	kill -STOP "$HC_PID"
+	wait_until 5 not syn_sent "$BPORT" || { kill -CONT "$HC_PID"; return 1; }
+	echo "connected after $(ms_since "$start")ms" >&2
+	stall_until "$start" 2600
+	wait "$curl" || true
+	assert_equal "$(cat "$T/code")" 200
+	assert_equal "$(cat "$T/answer")" OK
+}
