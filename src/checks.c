@@ -22,6 +22,11 @@
 /* Children of ours stuck in uninterruptible sleep, beyond which scripts
  * fail without being run: a hung disk must not make processes without end. */
 #define CHECK_STUCK_MAX 64
+/* A unix socket's full accept queue: the first retry, and the longest wait
+ * between two (a listener busy for a moment is found soon, one that stays
+ * full costs a connect every 100 ms until the deadline). */
+#define UNIX_RETRY_FIRST_MS 5
+#define UNIX_RETRY_MAX_MS 100
 
 struct probe {
 	struct check_run *run;
@@ -36,6 +41,9 @@ struct probe {
 	size_t nsocks;
 	size_t inflight;
 	int err;
+	/* CHECK_UNIX: the next connect while the accept queue is full */
+	struct timer retry;
+	int backoff_ms;
 	/* CHECK_HTTP: the request going out, then the response head */
 	char *head;
 	size_t sent, got;
@@ -165,6 +173,7 @@ tcp_close_all(struct probe *p)
 	for (i = 0; i < p->nsocks; i++)
 		close_sock(p, &p->socks[i]);
 	p->inflight = 0;
+	timer_cancel(p->run->loop, &p->retry);
 	lookup_cancel(p->lookup);
 	p->lookup = NULL;
 }
@@ -397,9 +406,24 @@ timed_out(struct timer *t)
 		snprintf(reason, sizeof(reason), "resolve %s: timed out",
 			 p->spec->host);
 		finish(p, 0, reason);
+	} else if (p->retry.armed) {
+		finish(p, 0, "timed out: backlog full");
 	} else {
 		finish(p, 0, "timed out");
 	}
+}
+
+static void connect_each(struct probe *p, const struct sockaddr_any *addrs);
+
+/* A unix socket whose accept queue is full refuses with EAGAIN at once,
+ * where TCP would retry the SYN: tried again, sooner then later, within
+ * the check's deadline. */
+static void
+unix_retry(struct timer *t)
+{
+	struct probe *p = t->ctx;
+
+	connect_each(p, p->spec->addrs);
 }
 
 /* A connect to every address at once: passes on the first that accepts. */
@@ -417,6 +441,16 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 	for (i = 0; i < p->nsocks; i++)
 		p->socks[i].fd =
 			-1; /* not 0: in inetd mode that is the client */
+	p->retry.fn = unix_retry;
+	p->retry.ctx = p;
+	connect_each(p, addrs);
+}
+
+static void
+connect_each(struct probe *p, const struct sockaddr_any *addrs)
+{
+	size_t i, n = p->nsocks;
+
 	p->err = ECONNREFUSED;
 	for (i = 0; i < n; i++) {
 		struct watch *w = &p->socks[i];
@@ -444,6 +478,15 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 			continue;
 		}
 		p->inflight++;
+	}
+	if (p->inflight == 0 && p->spec->type == CHECK_UNIX &&
+	    p->err == EAGAIN) {
+		p->backoff_ms = p->backoff_ms == 0 ? UNIX_RETRY_FIRST_MS
+						   : 2 * p->backoff_ms;
+		if (p->backoff_ms > UNIX_RETRY_MAX_MS)
+			p->backoff_ms = UNIX_RETRY_MAX_MS;
+		timer_arm(p->run->loop, &p->retry, loop_now() + p->backoff_ms);
+		return;
 	}
 	if (p->inflight == 0)
 		finish_as(p, 0, errno_is_ours(p->err), errno_reason(p->err));

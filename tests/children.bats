@@ -143,3 +143,20 @@ busy_listener() {
 	assert_equal "$(cat "$T/code")" 200
 	assert_equal "$(cat "$T/answer")" OK
 }
+
+@test "children: a unix socket whose accept queue is full for 0.3 s passes within --port-timeout" {
+	busy_listener unix "$T/app.sock" 0.3
+	local start
+	start=$(date +%s%N)
+	run "$HC" --once --unix "$T/app.sock" --port-timeout 2
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[ "$(ms_since "$start")" -lt 2000 ]
+	# Still full at the deadline: the reason says so.
+	rm -f "$T/busy"
+	busy_listener unix "$T/full.sock" 30
+	run "$HC" --once --unix "$T/full.sock" --port-timeout 0.3
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ ${lines[0]} == "fail unix $T/full.sock "*"ms timed out: backlog full" ]]
+}
