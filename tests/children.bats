@@ -160,3 +160,44 @@ busy_listener() {
 	[ "$status" -eq 1 ]
 	[[ ${lines[0]} == "fail unix $T/full.sock "*"ms timed out: backlog full" ]]
 }
+
+# as_user UID CMD...: exec CMD as a user of its own (no name needed), its
+# state directory in $T: the process limit counts that user's processes
+# alone.  exec: under bg, the PID recorded is CMD's own.
+as_user() {
+	local uid=$1
+	shift
+	chmod 755 "$T"
+	mkdir -p "$T/run-$uid"
+	chown "$uid:$uid" "$T/run-$uid"
+	RUNTIME_DIRECTORY=$T/run-$uid exec setpriv --reuid="$uid" \
+		--regid="$uid" --clear-groups "$@"
+}
+
+@test "children: a script that forks as fast as it can is answered at its deadline" {
+	command -v perl >/dev/null || skip "no perl"
+	# The checker's answer must not wait for CPU that 1500 spinning
+	# processes take: each script has a session of its own, which the
+	# scheduler's autogroups weigh as one.
+	[ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ] ||
+		skip "scheduler autogroups are off here"
+	# Bounded twice: by the user's process limit, and in time (every
+	# copy stops by itself after 5 s should the kill miss one).
+	printf '#!/usr/bin/perl\nmy $end = time + 5;\nfork while time < $end;\n' \
+		>"$T/forks"
+	chmod 755 "$T/forks"
+	PORT=$(free_port)
+	bg as_user 64996 prlimit --nproc=1500 "$HC" \
+		--listener "127.0.0.1:$PORT" --script "$T/forks" \
+		--script-timeout 1 2>>"$T/hc.log"
+	HC_PID=$BG_PID
+	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
+	local start code ms
+	start=$(date +%s%N)
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 \
+		"http://127.0.0.1:$PORT/")
+	ms=$(ms_since "$start")
+	echo "answered $code in ${ms}ms" >&2
+	assert_equal "$code" 504
+	[ "$ms" -lt 2500 ]
+}
