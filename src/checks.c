@@ -65,6 +65,7 @@ struct check_run {
 	int64_t started;
 	size_t pending;
 	int64_t finished_ns;
+	int short_errno; /* the first shortage of ours that failed a check */
 	struct timer done_timer;
 	void (*done)(void *ctx, const struct verdict *v);
 	void *ctx;
@@ -105,20 +106,29 @@ errno_reason(int err)
 }
 
 /* Our own shortage, not the service's: such a failure must not pass for
- * an unhealthy answer. */
+ * an unhealthy answer.  Returns err when it is one, else 0. */
 static int
-errno_is_ours(int err)
+shortage(int err)
 {
-	return err == EMFILE || err == ENFILE || err == ENOMEM ||
-	       err == ENOBUFS;
+	if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS)
+		return err;
+	return 0;
 }
 
 /* The same for making a process, which EAGAIN refuses at a process limit
  * (TasksMax, pids.max, RLIMIT_NPROC). */
 static int
-fork_errno_is_ours(int err)
+fork_shortage(int err)
 {
-	return errno_is_ours(err) || err == EAGAIN;
+	return err == EAGAIN ? err : shortage(err);
+}
+
+/* What a failure to make a process says: "Resource temporarily
+ * unavailable" would not tell an operator which resource. */
+static const char *
+fork_reason(int err)
+{
+	return err == EAGAIN ? "short of processes" : strerror(err);
 }
 
 static void
@@ -133,6 +143,7 @@ run_done(struct timer *t)
 	v.n = run->o->nchecks;
 	v.results = run->results;
 	v.finished_ns = run->finished_ns;
+	v.short_errno = run->short_errno;
 	/* Ours only when nothing failed but for our own shortage: a real
 	 * failure beside it is still the service's. */
 	v.ours = 1;
@@ -178,7 +189,8 @@ tcp_close_all(struct probe *p)
 	p->lookup = NULL;
 }
 
-static void finish_as(struct probe *p, int ok, int ours, const char *reason);
+static void finish_as(struct probe *p, int ok, int short_of,
+		      const char *reason);
 
 static void
 finish(struct probe *p, int ok, const char *reason)
@@ -186,15 +198,15 @@ finish(struct probe *p, int ok, const char *reason)
 	finish_as(p, ok, 0, reason);
 }
 
-/* A failure for errno err, marked ours when it is our own shortage. */
+/* A failure for errno err; short_of: err when it is our own shortage. */
 static void
-finish_errno(struct probe *p, const char *what, int err, int ours)
+finish_errno(struct probe *p, const char *what, int err, int short_of)
 {
 	char reason[CHECK_REASON_MAX];
 
 	snprintf(reason, sizeof(reason), "%s%s%s", what, *what ? ": " : "",
-		 strerror(err));
-	finish_as(p, 0, ours, reason);
+		 short_of != 0 ? fork_reason(err) : strerror(err));
+	finish_as(p, 0, short_of, reason);
 }
 
 /* The check's debug line.  Apart from finish_as: its buffer (16 KiB) would
@@ -223,8 +235,9 @@ log_check(const struct probe *p, int ok, const char *reason)
 	}
 }
 
+/* short_of: the errno of our own shortage that failed it, or 0. */
 static void
-finish_as(struct probe *p, int ok, int ours, const char *reason)
+finish_as(struct probe *p, int ok, int short_of, const char *reason)
 {
 	struct check_run *run = p->run;
 
@@ -235,7 +248,9 @@ finish_as(struct probe *p, int ok, int ours, const char *reason)
 	if (p->spec->type != CHECK_SCRIPT)
 		tcp_close_all(p);
 	p->res->ok = ok;
-	p->res->ours = !ok && ours;
+	p->res->ours = !ok && short_of != 0;
+	if (p->res->ours && run->short_errno == 0)
+		run->short_errno = short_of;
 	p->res->ms = (int)(loop_now() - run->started);
 	snprintf(p->res->reason, sizeof(p->res->reason), "%s",
 		 ok ? "" : reason);
@@ -335,7 +350,8 @@ connected(struct probe *p, struct watch *w)
 	p->head = malloc(HTTP_HEAD_MAX);
 	w->fn = http_io;
 	if (p->head == NULL || loop_add(p->run->loop, w, LOOP_OUT) == -1)
-		finish_errno(p, "", p->head == NULL ? ENOMEM : errno, 1);
+		finish_errno(p, "", p->head == NULL ? ENOMEM : errno,
+			     p->head == NULL ? ENOMEM : errno);
 }
 
 static void
@@ -359,7 +375,7 @@ tcp_ready(struct watch *w, unsigned events)
 	close(w->fd);
 	w->fd = -1;
 	if (--p->inflight == 0)
-		finish_as(p, 0, errno_is_ours(err), errno_reason(err));
+		finish_as(p, 0, shortage(err), errno_reason(err));
 }
 
 static void script_timed_out(struct probe *p);
@@ -434,7 +450,7 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 
 	p->socks = calloc(n, sizeof(*p->socks));
 	if (p->socks == NULL) {
-		finish_errno(p, "", ENOMEM, 1);
+		finish_errno(p, "", ENOMEM, ENOMEM);
 		return;
 	}
 	p->nsocks = n;
@@ -489,7 +505,7 @@ connect_each(struct probe *p, const struct sockaddr_any *addrs)
 		return;
 	}
 	if (p->inflight == 0)
-		finish_as(p, 0, errno_is_ours(p->err), errno_reason(p->err));
+		finish_as(p, 0, shortage(p->err), errno_reason(p->err));
 }
 
 static void
@@ -525,8 +541,8 @@ tcp_start(struct probe *p)
 	if (p->lookup == NULL) {
 		err = errno;
 		snprintf(reason, sizeof(reason), "resolve %s: %s", s->host,
-			 strerror(err));
-		finish_as(p, 0, fork_errno_is_ours(err), reason);
+			 fork_reason(err));
+		finish_as(p, 0, fork_shortage(err), reason);
 	}
 }
 
@@ -639,7 +655,7 @@ script_ended(struct probe *p, int killed)
 		snprintf(reason, sizeof(reason), "timed out");
 	else if (err != 0)
 		snprintf(reason, sizeof(reason), "cannot execute: %s",
-			 strerror(err));
+			 fork_reason(err));
 	else if (status == -1)
 		snprintf(reason, sizeof(reason), "exit status lost");
 	else if (WIFEXITED(status))
@@ -653,7 +669,7 @@ script_ended(struct probe *p, int killed)
 	finish_as(p,
 		  !killed && err == 0 && status != -1 && WIFEXITED(status) &&
 			  WEXITSTATUS(status) == 0,
-		  !killed && fork_errno_is_ours(err), reason);
+		  killed ? 0 : fork_shortage(err), reason);
 }
 
 static void
@@ -711,7 +727,7 @@ script_start(struct probe *p)
 	loop_forking(p->run->loop);
 	err = spawn_start(p->spec->argv, p->run->env->nofile, &p->child);
 	if (err != 0) {
-		finish_errno(p, "cannot execute", err, fork_errno_is_ours(err));
+		finish_errno(p, "cannot execute", err, fork_shortage(err));
 		return;
 	}
 	p->spawned = p->ran = 1;
@@ -733,7 +749,7 @@ script_start(struct probe *p)
 		err = errno;
 		spawn_kill(&p->child);
 		let_go(p, &status);
-		finish_errno(p, "", err, 1);
+		finish_errno(p, "", err, err);
 	}
 }
 

@@ -174,6 +174,25 @@ as_user() {
 		--regid="$uid" --clear-groups "$@"
 }
 
+@test "children: at the process limit a check says short of processes, not of descriptors" {
+	# RLIMIT_NPROC counts the user's processes: at 1, the checker's own
+	# fork fails with EAGAIN (root ignores the limit: another user).
+	# LeakSanitizer's check at exit needs a thread, which the same limit
+	# refuses: leaks are looked for everywhere else.
+	[ -z "${ASAN_OPTIONS-}" ] || export ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0
+	printf 'GET / HTTP/1.0\r\n\r\n' >"$T/req"
+	(as_user 64997 prlimit --nproc=1 "$HC" --inetd --script true) \
+		<"$T/req" >"$T/answer" 2>"$T/err" || true
+	cat "$T/answer" "$T/err" >&2
+	assert_equal "$(status_line "$T/answer")" "HTTP/1.0 503 Service Unavailable"
+	assert_equal "$(body "$T/answer")" "health-checker is short of processes"
+	grep -q "a check could not be run: cannot execute: short of processes" "$T/err"
+	run as_user 64997 prlimit --nproc=1 "$HC" --once --script true
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ ${lines[0]} == "fail script true "*"ms cannot execute: short of processes" ]]
+}
+
 @test "children: a script that forks as fast as it can is answered at its deadline" {
 	command -v perl >/dev/null || skip "no perl"
 	# The checker's answer must not wait for CPU that 1500 spinning
