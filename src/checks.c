@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,11 @@
 /* Children of ours stuck in uninterruptible sleep, beyond which scripts
  * fail without being run: a hung disk must not make processes without end. */
 #define CHECK_STUCK_MAX 64
+/* A unix socket's full accept queue: the first retry, and the longest wait
+ * between two (a listener busy for a moment is found soon, one that stays
+ * full costs a connect every 100 ms until the deadline). */
+#define UNIX_RETRY_FIRST_MS 5
+#define UNIX_RETRY_MAX_MS 100
 
 struct probe {
 	struct check_run *run;
@@ -35,11 +41,15 @@ struct probe {
 	size_t nsocks;
 	size_t inflight;
 	int err;
+	/* CHECK_UNIX: the next connect while the accept queue is full */
+	struct timer retry;
+	int backoff_ms;
 	/* CHECK_HTTP: the request going out, then the response head */
 	char *head;
 	size_t sent, got;
 	/* CHECK_SCRIPT */
 	struct child child;
+	struct reaper_child track;
 	int spawned; /* a process of ours still to let go of */
 	int ran;     /* a process was made: its output is for the log */
 	struct watch exitw, outw;
@@ -55,6 +65,7 @@ struct check_run {
 	int64_t started;
 	size_t pending;
 	int64_t finished_ns;
+	int short_errno; /* the first shortage of ours that failed a check */
 	struct timer done_timer;
 	void (*done)(void *ctx, const struct verdict *v);
 	void *ctx;
@@ -95,20 +106,29 @@ errno_reason(int err)
 }
 
 /* Our own shortage, not the service's: such a failure must not pass for
- * an unhealthy answer. */
+ * an unhealthy answer.  Returns err when it is one, else 0. */
 static int
-errno_is_ours(int err)
+shortage(int err)
 {
-	return err == EMFILE || err == ENFILE || err == ENOMEM ||
-	       err == ENOBUFS;
+	if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS)
+		return err;
+	return 0;
 }
 
 /* The same for making a process, which EAGAIN refuses at a process limit
  * (TasksMax, pids.max, RLIMIT_NPROC). */
 static int
-fork_errno_is_ours(int err)
+fork_shortage(int err)
 {
-	return errno_is_ours(err) || err == EAGAIN;
+	return err == EAGAIN ? err : shortage(err);
+}
+
+/* What a failure to make a process says: "Resource temporarily
+ * unavailable" would not tell an operator which resource. */
+static const char *
+fork_reason(int err)
+{
+	return err == EAGAIN ? "short of processes" : strerror(err);
 }
 
 static void
@@ -123,6 +143,7 @@ run_done(struct timer *t)
 	v.n = run->o->nchecks;
 	v.results = run->results;
 	v.finished_ns = run->finished_ns;
+	v.short_errno = run->short_errno;
 	/* Ours only when nothing failed but for our own shortage: a real
 	 * failure beside it is still the service's. */
 	v.ours = 1;
@@ -163,11 +184,13 @@ tcp_close_all(struct probe *p)
 	for (i = 0; i < p->nsocks; i++)
 		close_sock(p, &p->socks[i]);
 	p->inflight = 0;
+	timer_cancel(p->run->loop, &p->retry);
 	lookup_cancel(p->lookup);
 	p->lookup = NULL;
 }
 
-static void finish_as(struct probe *p, int ok, int ours, const char *reason);
+static void finish_as(struct probe *p, int ok, int short_of,
+		      const char *reason);
 
 static void
 finish(struct probe *p, int ok, const char *reason)
@@ -175,15 +198,15 @@ finish(struct probe *p, int ok, const char *reason)
 	finish_as(p, ok, 0, reason);
 }
 
-/* A failure for errno err, marked ours when it is our own shortage. */
+/* A failure for errno err; short_of: err when it is our own shortage. */
 static void
-finish_errno(struct probe *p, const char *what, int err, int ours)
+finish_errno(struct probe *p, const char *what, int err, int short_of)
 {
 	char reason[CHECK_REASON_MAX];
 
 	snprintf(reason, sizeof(reason), "%s%s%s", what, *what ? ": " : "",
-		 strerror(err));
-	finish_as(p, 0, ours, reason);
+		 short_of != 0 ? fork_reason(err) : strerror(err));
+	finish_as(p, 0, short_of, reason);
 }
 
 /* The check's debug line.  Apart from finish_as: its buffer (16 KiB) would
@@ -212,8 +235,9 @@ log_check(const struct probe *p, int ok, const char *reason)
 	}
 }
 
+/* short_of: the errno of our own shortage that failed it, or 0. */
 static void
-finish_as(struct probe *p, int ok, int ours, const char *reason)
+finish_as(struct probe *p, int ok, int short_of, const char *reason)
 {
 	struct check_run *run = p->run;
 
@@ -224,7 +248,9 @@ finish_as(struct probe *p, int ok, int ours, const char *reason)
 	if (p->spec->type != CHECK_SCRIPT)
 		tcp_close_all(p);
 	p->res->ok = ok;
-	p->res->ours = !ok && ours;
+	p->res->ours = !ok && short_of != 0;
+	if (p->res->ours && run->short_errno == 0)
+		run->short_errno = short_of;
 	p->res->ms = (int)(loop_now() - run->started);
 	snprintf(p->res->reason, sizeof(p->res->reason), "%s",
 		 ok ? "" : reason);
@@ -324,7 +350,8 @@ connected(struct probe *p, struct watch *w)
 	p->head = malloc(HTTP_HEAD_MAX);
 	w->fn = http_io;
 	if (p->head == NULL || loop_add(p->run->loop, w, LOOP_OUT) == -1)
-		finish_errno(p, "", p->head == NULL ? ENOMEM : errno, 1);
+		finish_errno(p, "", p->head == NULL ? ENOMEM : errno,
+			     p->head == NULL ? ENOMEM : errno);
 }
 
 static void
@@ -348,10 +375,35 @@ tcp_ready(struct watch *w, unsigned events)
 	close(w->fd);
 	w->fd = -1;
 	if (--p->inflight == 0)
-		finish_as(p, 0, errno_is_ours(err), errno_reason(err));
+		finish_as(p, 0, shortage(err), errno_reason(err));
 }
 
 static void script_timed_out(struct probe *p);
+
+/* At the deadline, before failing: a connect or an answer that is already
+ * there came in time, however late the loop looks (the checker stopped,
+ * starved or paused).  Each socket's own handler takes what it finds. */
+static void
+sockets_ended(struct probe *p)
+{
+	struct pollfd pfd;
+	size_t i;
+
+	for (i = 0; i < p->nsocks && !p->finished; i++) {
+		struct watch *w = &p->socks[i];
+
+		if (w->fd == -1)
+			continue;
+		pfd.fd = w->fd;
+		pfd.events = POLLIN | POLLOUT;
+		pfd.revents = 0;
+		/* The same bits as epoll's: LOOP_IN, LOOP_OUT, LOOP_ERR. */
+		if (poll(&pfd, 1, 0) == 1 &&
+		    (pfd.revents & (w->fn == tcp_ready ? POLLOUT | POLLERR
+						       : POLLIN | POLLERR)))
+			w->fn(w, (unsigned)pfd.revents);
+	}
+}
 
 static void
 timed_out(struct timer *t)
@@ -361,13 +413,33 @@ timed_out(struct timer *t)
 
 	if (p->spec->type == CHECK_SCRIPT) {
 		script_timed_out(p);
-	} else if (p->lookup != NULL) {
+		return;
+	}
+	sockets_ended(p);
+	if (p->finished)
+		return;
+	if (p->lookup != NULL) {
 		snprintf(reason, sizeof(reason), "resolve %s: timed out",
 			 p->spec->host);
 		finish(p, 0, reason);
+	} else if (p->retry.armed) {
+		finish(p, 0, "timed out: backlog full");
 	} else {
 		finish(p, 0, "timed out");
 	}
+}
+
+static void connect_each(struct probe *p, const struct sockaddr_any *addrs);
+
+/* A unix socket whose accept queue is full refuses with EAGAIN at once,
+ * where TCP would retry the SYN: tried again, sooner then later, within
+ * the check's deadline. */
+static void
+unix_retry(struct timer *t)
+{
+	struct probe *p = t->ctx;
+
+	connect_each(p, p->spec->addrs);
 }
 
 /* A connect to every address at once: passes on the first that accepts. */
@@ -378,13 +450,23 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 
 	p->socks = calloc(n, sizeof(*p->socks));
 	if (p->socks == NULL) {
-		finish_errno(p, "", ENOMEM, 1);
+		finish_errno(p, "", ENOMEM, ENOMEM);
 		return;
 	}
 	p->nsocks = n;
 	for (i = 0; i < p->nsocks; i++)
 		p->socks[i].fd =
 			-1; /* not 0: in inetd mode that is the client */
+	p->retry.fn = unix_retry;
+	p->retry.ctx = p;
+	connect_each(p, addrs);
+}
+
+static void
+connect_each(struct probe *p, const struct sockaddr_any *addrs)
+{
+	size_t i, n = p->nsocks;
+
 	p->err = ECONNREFUSED;
 	for (i = 0; i < n; i++) {
 		struct watch *w = &p->socks[i];
@@ -413,8 +495,17 @@ connect_all(struct probe *p, const struct sockaddr_any *addrs, size_t n)
 		}
 		p->inflight++;
 	}
+	if (p->inflight == 0 && p->spec->type == CHECK_UNIX &&
+	    p->err == EAGAIN) {
+		p->backoff_ms = p->backoff_ms == 0 ? UNIX_RETRY_FIRST_MS
+						   : 2 * p->backoff_ms;
+		if (p->backoff_ms > UNIX_RETRY_MAX_MS)
+			p->backoff_ms = UNIX_RETRY_MAX_MS;
+		timer_arm(p->run->loop, &p->retry, loop_now() + p->backoff_ms);
+		return;
+	}
 	if (p->inflight == 0)
-		finish_as(p, 0, errno_is_ours(p->err), errno_reason(p->err));
+		finish_as(p, 0, shortage(p->err), errno_reason(p->err));
 }
 
 static void
@@ -450,8 +541,8 @@ tcp_start(struct probe *p)
 	if (p->lookup == NULL) {
 		err = errno;
 		snprintf(reason, sizeof(reason), "resolve %s: %s", s->host,
-			 strerror(err));
-		finish_as(p, 0, fork_errno_is_ours(err), reason);
+			 fork_reason(err));
+		finish_as(p, 0, fork_shortage(err), reason);
 	}
 }
 
@@ -540,18 +631,18 @@ let_go(struct probe *p, int *status)
 		reaper_adopt_group(r, p->child.pid);
 	else
 		reaper_adopt(r, p->child.pid);
+	reaper_untrack(r, &p->track);
 	p->spawned = 0;
 	return reaped;
 }
 
+/* The script has exited; killed: by us, at its deadline. */
 static void
-script_exited(struct watch *w, unsigned events)
+script_ended(struct probe *p, int killed)
 {
-	struct probe *p = w->ctx;
 	char reason[CHECK_REASON_MAX];
-	int status, err, killed = !p->deadline.armed;
+	int status, err;
 
-	(void)events;
 	/* Whatever it wrote before exiting is in the pipe now; a grandchild
 	 * that keeps the pipe open gets no more of our time. */
 	if (p->child.outfd != -1)
@@ -564,7 +655,7 @@ script_exited(struct watch *w, unsigned events)
 		snprintf(reason, sizeof(reason), "timed out");
 	else if (err != 0)
 		snprintf(reason, sizeof(reason), "cannot execute: %s",
-			 strerror(err));
+			 fork_reason(err));
 	else if (status == -1)
 		snprintf(reason, sizeof(reason), "exit status lost");
 	else if (WIFEXITED(status))
@@ -578,7 +669,16 @@ script_exited(struct watch *w, unsigned events)
 	finish_as(p,
 		  !killed && err == 0 && status != -1 && WIFEXITED(status) &&
 			  WEXITSTATUS(status) == 0,
-		  !killed && fork_errno_is_ours(err), reason);
+		  killed ? 0 : fork_shortage(err), reason);
+}
+
+static void
+script_exited(struct watch *w, unsigned events)
+{
+	struct probe *p = w->ctx;
+
+	(void)events;
+	script_ended(p, !p->deadline.armed);
 }
 
 /* The deadline: the group is killed, and the answer does not wait for it
@@ -589,9 +689,15 @@ script_timed_out(struct probe *p)
 {
 	int status;
 
+	/* Exited before we looked: in time, however late we look (the
+	 * checker stopped or starved past the deadline). */
+	if (spawn_exited(&p->child)) {
+		script_ended(p, 0);
+		return;
+	}
 	spawn_kill(&p->child);
 	if (spawn_exited(&p->child)) {
-		script_exited(&p->exitw, LOOP_IN);
+		script_ended(p, 1);
 		return;
 	}
 	/* What it wrote so far is for the log. */
@@ -621,10 +727,11 @@ script_start(struct probe *p)
 	loop_forking(p->run->loop);
 	err = spawn_start(p->spec->argv, p->run->env->nofile, &p->child);
 	if (err != 0) {
-		finish_errno(p, "cannot execute", err, fork_errno_is_ours(err));
+		finish_errno(p, "cannot execute", err, fork_shortage(err));
 		return;
 	}
 	p->spawned = p->ran = 1;
+	reaper_track(p->run->env->reaper, &p->track, p->child.pid);
 	p->exitw.fd = p->child.pidfd;
 	p->exitw.fn = script_exited;
 	p->exitw.ctx = p;
@@ -642,7 +749,7 @@ script_start(struct probe *p)
 		err = errno;
 		spawn_kill(&p->child);
 		let_go(p, &status);
-		finish_errno(p, "", err, 1);
+		finish_errno(p, "", err, err);
 	}
 }
 

@@ -30,6 +30,10 @@ struct check_result {
 struct verdict {
 	int ok;
 	int ours; /* some check could not be run (see check_result.ours) */
+	/* With ours: what we were short of, EMFILE or ENFILE (descriptors),
+	 * EAGAIN (processes), ENOMEM or ENOBUFS (memory).  Set by a run, never
+	 * read back from a shared result (which is never one of ours). */
+	int short_errno;
 	size_t n;
 	const struct check_result *results; /* one per options check */
 	int64_t finished_ns; /* CLOCK_MONOTONIC, when the last check ended */

@@ -23,6 +23,7 @@ struct lookup {
 	struct loop *loop;
 	struct reaper *reaper;
 	pid_t pid;
+	struct reaper_child track;
 	struct watch w;
 	void (*done)(void *ctx, const struct sockaddr_any *addrs, size_t n,
 		     const char *err);
@@ -111,6 +112,7 @@ release(struct lookup *l)
 		;
 	if (r == 0)
 		reaper_adopt(l->reaper, l->pid);
+	reaper_untrack(l->reaper, &l->track);
 }
 
 /* Parses the answer and calls done(); frees l. */
@@ -215,6 +217,7 @@ lookup_start(struct loop *loop, struct reaper *reaper, const char *host,
 	}
 	l->loop = loop;
 	l->reaper = reaper;
+	reaper_track(reaper, &l->track, l->pid);
 	l->done = done;
 	l->ctx = ctx;
 	l->len = 0;

@@ -252,6 +252,11 @@ loop_run_once(struct loop *loop)
 		timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 	}
 	n = epoll_wait(loop->epfd, batch, BATCH, timeout);
+	/* A stop (SIGSTOP, a freezer) ends the wait with EINTR however long
+	 * it lasted: what became ready meanwhile is fetched before the
+	 * deadlines that passed fire, so an end that came in time counts. */
+	if (n == -1 && errno == EINTR)
+		n = epoll_wait(loop->epfd, batch, BATCH, 0);
 	if (n == -1) {
 		if (errno != EINTR)
 			return -1;

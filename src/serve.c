@@ -253,14 +253,20 @@ respond_error(struct conn *c, enum http_status status)
 	respond(c, status, body, (size_t)n);
 }
 
-/* We could not check: too few descriptors or too little memory.  Never a
- * 504: that would say the service failed when it is we who did. */
+/* We could not check: too few descriptors or processes, or too little
+ * memory.  Never a 504: that would say the service failed when it is we
+ * who did. */
 static void
 respond_short(struct conn *c, int err)
 {
 	static const char body[] =
 		"health-checker is short of file descriptors";
+	static const char procs[] = "health-checker is short of processes";
 
+	if (err == EAGAIN) {
+		respond(c, HTTP_503, procs, sizeof(procs) - 1);
+		return;
+	}
 	if (err == EMFILE || err == ENFILE) {
 		respond(c, HTTP_503, body, sizeof(body) - 1);
 		return;
@@ -329,7 +335,7 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 					"request %s: a check could not be run: "
 					"%s",
 					peer_name(c), v->results[i].reason);
-		respond_short(c, EMFILE);
+		respond_short(c, v->short_errno == EAGAIN ? EAGAIN : EMFILE);
 		return;
 	}
 	status = v->ok                      ? HTTP_200

@@ -156,7 +156,12 @@ child(char *const argv[], unsigned long nofile, int outfd, int errfd,
 	 * race with a parent that died before the prctl. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(127);
-	setpgid(0, 0);
+	/* A session of its own, and with it a process group: under the
+	 * scheduler's autogroups (the default on Debian) a script that forks
+	 * without end shares one session's CPU, never starves us of ours and
+	 * so never delays the kill at its deadline. */
+	if (setsid() == -1)
+		_exit(127);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
@@ -219,9 +224,6 @@ spawn_start(char *const argv[], unsigned long nofile, struct child *c)
 		close(err[0]);
 		return e;
 	}
-	/* Both sides set the group, so a kill(-pid) from here works whoever
-	 * runs first. */
-	setpgid(c->pid, c->pid);
 	c->outfd = out[0];
 	c->errfd = err[0];
 	/* Before Linux 5.3, under valgrind or a seccomp filter that does not
@@ -246,7 +248,10 @@ spawn_exited(const struct child *c)
 void
 spawn_kill(const struct child *c)
 {
-	kill(-c->pid, SIGKILL);
+	/* Before its setsid() the child has no group of its own, nor any
+	 * child: the process alone is all there is to kill. */
+	if (kill(-c->pid, SIGKILL) == -1 && errno == ESRCH)
+		kill(c->pid, SIGKILL);
 }
 
 int
