@@ -299,6 +299,7 @@ serve_one(const struct options *o, int in_fd, int out_fd, unsigned long nofile)
 	 * file, and told only when this one differs. */
 	change_open(&change, o, 1);
 	fl.change = &change;
+	maint_init(&fl.maint, 1);
 	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, &one_hooks, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,

@@ -187,3 +187,138 @@ assert check[0]["MESSAGE"].endswith(' output "%s"' % want), check[0]["MESSAGE"]
 assert "\\xc2\\x9b" in want and " é€😀 " in want
 PY
 }
+
+# ---------------------------------------------------- --maintenance-file
+
+# as_nobody CMD...: CMD as uid and gid 65534, no other group.
+as_nobody() {
+	setpriv --reuid 65534 --regid 65534 --clear-groups -- "$@"
+}
+
+# drain_dir: $T/sticky, a sticky world-writable directory (as /tmp is)
+# that another uid can reach; the maintenance file goes in DRAIN.
+drain_dir() {
+	chmod 755 "$T"
+	mkdir -m 1777 "$T/sticky"
+	DRAIN=$T/sticky/health-checker.drain
+}
+
+# probe: one request to the server at $PORT; its status line in $STATUS.
+probe() {
+	STATUS=$(printf 'GET / HTTP/1.0\r\n\r\n' |
+		python3 "$CLIENT" 127.0.0.1 "$PORT" | head -n 1 | tr -d '\r')
+}
+
+# probes N WANT: N requests to the server, each answered WANT.
+probes() {
+	local i
+	for i in $(seq "$1"); do
+		probe
+		assert_equal "$STATUS" "$2"
+	done
+}
+
+# count FIXED-STRING [FILE]: how many lines of FILE ($T/hc.log) hold it.
+count() {
+	grep -cF -e "$1" "${2:-$T/hc.log}" || true
+}
+
+@test "server: another user's maintenance file is ignored and warned about once; root's drains; each change told once" {
+	drain_dir
+	serve --maintenance-file "$DRAIN" --script true
+	probes 2 "HTTP/1.0 200 OK"
+	as_nobody touch "$DRAIN"
+	[ "$(stat -c %u "$DRAIN")" = 65534 ]
+	probes 5 "HTTP/1.0 200 OK"
+	cat "$T/hc.log" >&2
+	assert_equal "$(count "warning maintenance file $DRAIN ignored: owned by uid 65534, neither root nor uid 0")" 1
+	assert_equal "$(count maintenance:)" 0
+	rm "$DRAIN"
+	touch "$DRAIN"
+	probes 5 "HTTP/1.0 503 Service Unavailable"
+	assert_equal "$(count "notice maintenance: $DRAIN is there: answering 503 Maintenance, no check runs")" 1
+	rm "$DRAIN"
+	probes 3 "HTTP/1.0 200 OK"
+	assert_equal "$(count "notice maintenance over: $DRAIN is gone or not ours: the checks answer again")" 1
+	# Another one of another user's, later: told again, once.
+	as_nobody touch "$DRAIN"
+	probes 3 "HTTP/1.0 200 OK"
+	cat "$T/hc.log" >&2
+	assert_equal "$(count "ignored: owned by uid 65534")" 2
+	assert_equal "$(count maintenance)" 4
+	clean_lines "$T/hc.log"
+}
+
+# oneshot: one pipe-mode request with the maintenance file; status line in
+# $STATUS, stderr appended to $T/all.
+oneshot() {
+	printf "$REQ" | "$HC" --inetd --maintenance-file "$DRAIN" --script true \
+		"$@" >"$T/answer" 2>>"$T/all"
+	STATUS=$(status_line "$T/answer")
+}
+
+@test "one-shots: 10 probes with another user's file warn once in all; root's file: one line in, one line out" {
+	local i
+	drain_dir
+	: >"$T/all"
+	as_nobody touch "$DRAIN"
+	for i in $(seq 10); do
+		oneshot
+		assert_equal "$STATUS" "HTTP/1.0 200 OK"
+	done
+	cat "$T/all" >&2
+	assert_equal "$(count "warning maintenance file $DRAIN ignored: owned by uid 65534" "$T/all")" 1
+	rm "$DRAIN"
+	touch "$DRAIN"
+	for i in $(seq 10); do
+		oneshot
+		assert_equal "$STATUS" "HTTP/1.0 503 Service Unavailable"
+	done
+	rm "$DRAIN"
+	for i in $(seq 10); do
+		oneshot
+		assert_equal "$STATUS" "HTTP/1.0 200 OK"
+	done
+	cat "$T/all" >&2
+	assert_equal "$(count "notice maintenance: $DRAIN is there" "$T/all")" 1
+	assert_equal "$(count "notice maintenance over: $DRAIN is gone" "$T/all")" 1
+	# The healthy verdict once, the file once, the two changes.
+	assert_equal "$(wc -l <"$T/all")" 4
+}
+
+@test "maintenance file: a link of another user's, a root link to another user's file, a hard link: none drains" {
+	drain_dir
+	: >"$T/all"
+	touch "$T/roots"
+	as_nobody touch "$T/sticky/theirs"
+	# Another user's symlink to a file of root's.
+	as_nobody ln -s "$T/roots" "$DRAIN"
+	oneshot
+	assert_equal "$STATUS" "HTTP/1.0 200 OK"
+	rm "$DRAIN"
+	# Root's symlink to another user's file.
+	ln -s "$T/sticky/theirs" "$DRAIN"
+	oneshot
+	assert_equal "$STATUS" "HTTP/1.0 200 OK"
+	rm "$DRAIN"
+	# A second name of root's file, as a hard link another user could
+	# make where fs.protected_hardlinks is 0.
+	ln "$T/roots" "$DRAIN"
+	oneshot
+	assert_equal "$STATUS" "HTTP/1.0 200 OK"
+	cat "$T/all" >&2
+	assert_equal "$(count "ignored: owned by uid 65534" "$T/all")" 2
+	assert_equal "$(count "ignored: 2 hard links" "$T/all")" 1
+	# Root's symlink to root's file drains, as a plain file of root's does.
+	rm "$DRAIN"
+	ln -s "$T/roots" "$DRAIN"
+	oneshot
+	assert_equal "$STATUS" "HTTP/1.0 503 Service Unavailable"
+	# The checker's own user counts too: nobody's checker, nobody's file.
+	rm "$DRAIN"
+	as_nobody touch "$DRAIN"
+	STATUS=$(printf "$REQ" | as_nobody env RUNTIME_DIRECTORY="$T/sticky" \
+		"$HC" --inetd --maintenance-file "$DRAIN" --script true 2>/dev/null |
+		head -n 1 | tr -d '\r')
+	assert_equal "$STATUS" "HTTP/1.0 503 Service Unavailable"
+}
