@@ -372,6 +372,12 @@ log_escape(char *out, size_t cap, const char *in, size_t n)
 	return escape(out, cap, in, n, 1);
 }
 
+size_t
+log_clean(char *out, size_t cap, const char *in, size_t n)
+{
+	return escape(out, cap, in, n, 0);
+}
+
 int
 log_retry(void)
 {

@@ -34,6 +34,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
  * length written; what does not fit (whole characters) is left out.
  * log_msg() itself cleans every line the same way, quotes aside. */
 size_t log_escape(char *out, size_t cap, const char *in, size_t n);
+/* The same cleaning as log_msg() gives each line, quotes kept as they are:
+ * for text that reaches stderr without log_msg() (a usage error). */
+size_t log_clean(char *out, size_t cap, const char *in, size_t n);
 /* Tries again to finish a half-written line and say how many were dropped;
  * non-zero while lines are still held up (call it again later). */
 int log_retry(void);

@@ -110,6 +110,15 @@ PY
 	grep -Fq -e "script $T/x\\x9b\\xc2\\x9b\\x1b[2J\\x7f\\xff" "$T/err"
 }
 
+@test "a usage error naming a hostile value: one clean line, the bytes escaped, exit 2" {
+	run "$HC" --port "$(printf '\233\033[2J\302\233:1')"
+	assert_equal "$status" 2
+	printf '%s\n' "$output" >"$T/err"
+	cat "$T/err" >&2
+	clean_lines "$T/err"
+	assert_equal "$output" 'health-checker: invalid --port "\x9b\x1b[2J\xc2\x9b:1": \x9b\x1b[2J\xc2\x9b is not a host name'
+}
+
 # journald_start: a journald of the test's own in a private mount namespace
 # (ns_start): tmpfs over its sockets and its files, so the host's journal
 # never sees a line of this test, nor this test the host's.
