@@ -429,22 +429,22 @@ log_level_parse(const char *name, enum log_level *level)
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char msg[LINE_MAX_BYTES], clean[LINE_MAX_BYTES];
-	char line[LINE_MAX_BYTES + 128];
+	char msg[LINE_MAX_BYTES], line[LINE_MAX_BYTES + 128];
 	size_t len;
 	va_list ap;
 	int saved = errno;
 
 	if (!log_enabled(level))
 		return;
+	/* Formatted into line first, as scratch: whatever reached it from
+	 * outside (a reason, a path, a request's target) leaves it for msg
+	 * valid UTF-8 without a control byte, since journald stores anything
+	 * else as a blob no one reads. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(line, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* Whatever reached the message from outside (a reason, a path, a
-	 * request's target) leaves it valid UTF-8 without a control byte:
-	 * journald stores anything else as a blob no one reads. */
-	escape(clean, sizeof(clean), msg, strlen(msg), 0);
-	len = format(line, sizeof(line), level, clean);
+	escape(msg, sizeof(msg), line, strlen(line), 0);
+	len = format(line, sizeof(line), level, msg);
 	if (flush_pending() == -1 || say_dropped() == -1 ||
 	    emit(line, len) == -1)
 		dropped++;
