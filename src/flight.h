@@ -9,6 +9,7 @@
 #include "change.h"
 #include "checks.h"
 #include "loop.h"
+#include "maint.h"
 #include "options.h"
 #include "statefile.h"
 
@@ -63,6 +64,7 @@ struct flight {
 	int notify_registered;
 	struct timer recheck; /* FOLLOWING: look at the files now */
 	struct timer give_up; /* FOLLOWING: the other run is overdue */
+	struct maint maint;   /* --maintenance-file as last told */
 };
 
 void flight_init(struct flight *fl, const struct check_env *env,

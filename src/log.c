@@ -296,23 +296,67 @@ say_dropped(void)
 	return 0;
 }
 
-size_t
-log_escape(char *out, size_t cap, const char *in, size_t n)
+/* The length of the UTF-8 character at p[0..n) when it is one a log line
+ * may carry as it is: well formed, shortest form, no surrogate, at most
+ * U+10FFFF, and not a C1 control (U+0080-U+009F), which journald, like a
+ * terminal, takes for binary.  0 when it is not. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
 {
-	size_t i, o = 0;
+	unsigned long cp;
+	size_t len, i;
+
+	if (p[0] < 0xc2 || p[0] > 0xf4) /* ASCII, continuation, overlong */
+		return 0;
+	len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+	if (n < len)
+		return 0;
+	cp = p[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0xa0) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* in[0..n) into out: valid UTF-8 kept, every other byte of 0x80 and up and
+ * every control byte as \xNN; quote, backslash and newline escaped too
+ * when quoting (a value inside a log line), not when only cleaning (a
+ * whole line, whose quotes are its own).  Whole characters or nothing. */
+static size_t
+escape(char *out, size_t cap, const char *in, size_t n, int quoting)
+{
+	const unsigned char *u = (const unsigned char *)in;
+	size_t i, o = 0, len;
 
 	if (cap == 0)
 		return 0;
-	for (i = 0; i < n && o + 4 < cap; i++) {
-		unsigned char c = (unsigned char)in[i];
+	for (i = 0; i < n; i += len) {
+		unsigned char c = u[i];
 
-		if (c == '\n') {
+		len = 1;
+		if (c >= 0x80 && (len = utf8_len(u + i, n - i)) > 0) {
+			if (o + len >= cap)
+				break;
+			memcpy(out + o, in + i, len);
+			o += len;
+			continue;
+		}
+		len = 1;
+		if (o + 4 >= cap)
+			break;
+		if (quoting && c == '\n') {
 			out[o++] = '\\';
 			out[o++] = 'n';
-		} else if (c == '"' || c == '\\') {
+		} else if (quoting && (c == '"' || c == '\\')) {
 			out[o++] = '\\';
 			out[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c >= 0x7f) {
 			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
 		} else {
 			out[o++] = (char)c;
@@ -320,6 +364,18 @@ log_escape(char *out, size_t cap, const char *in, size_t n)
 	}
 	out[o] = '\0';
 	return o;
+}
+
+size_t
+log_escape(char *out, size_t cap, const char *in, size_t n)
+{
+	return escape(out, cap, in, n, 1);
+}
+
+size_t
+log_clean(char *out, size_t cap, const char *in, size_t n)
+{
+	return escape(out, cap, in, n, 0);
 }
 
 int
@@ -380,9 +436,14 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 	if (!log_enabled(level))
 		return;
+	/* Formatted into line first, as scratch: whatever reached it from
+	 * outside (a reason, a path, a request's target) leaves it for msg
+	 * valid UTF-8 without a control byte, since journald stores anything
+	 * else as a blob no one reads. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(line, sizeof(msg), fmt, ap);
 	va_end(ap);
+	escape(msg, sizeof(msg), line, strlen(line), 0);
 	len = format(line, sizeof(line), level, msg);
 	if (flush_pending() == -1 || say_dropped() == -1 ||
 	    emit(line, len) == -1)

@@ -29,9 +29,14 @@ int log_is_stderr(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* in[0..n) as part of one log line, NUL-terminated within cap: newline as
- * \n, quote and backslash escaped, other control bytes as \xNN.  Returns
- * the length written; what does not fit is left out. */
+ * \n, quote and backslash escaped, other control bytes, C1 controls and
+ * bytes that are not UTF-8 as \xNN each; valid UTF-8 kept.  Returns the
+ * length written; what does not fit (whole characters) is left out.
+ * log_msg() itself cleans every line the same way, quotes aside. */
 size_t log_escape(char *out, size_t cap, const char *in, size_t n);
+/* The same cleaning as log_msg() gives each line, quotes kept as they are:
+ * for text that reaches stderr without log_msg() (a usage error). */
+size_t log_clean(char *out, size_t cap, const char *in, size_t n);
 /* Tries again to finish a half-written line and say how many were dropped;
  * non-zero while lines are still held up (call it again later). */
 int log_retry(void);

@@ -299,6 +299,7 @@ serve_one(const struct options *o, int in_fd, int out_fd, unsigned long nofile)
 	 * file, and told only when this one differs. */
 	change_open(&change, o, 1);
 	fl.change = &change;
+	maint_init(&fl.maint, 1);
 	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, &one_hooks, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
@@ -364,9 +365,14 @@ main(int argc, char **argv)
 		free(notify_socket);
 		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
 	case OPTIONS_USAGE:
-		if (log_is_stderr())
-			fprintf(stderr, "health-checker: %s\n", err);
-		else
+		if (log_is_stderr()) {
+			/* The value named may hold any byte: a terminal
+			 * must not take it for an escape sequence. */
+			char clean[sizeof(err) * 4];
+
+			log_clean(clean, sizeof(clean), err, strlen(err));
+			fprintf(stderr, "health-checker: %s\n", clean);
+		} else
 			log_msg(LOGLVL_ERROR, "%s", err);
 		options_free(&o);
 		free(notify_socket);

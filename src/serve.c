@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "maint.h"
 #include "report.h"
 #include "serve.h"
 
@@ -376,8 +377,7 @@ got_request(struct conn *c)
 		c->req.target);
 	timer_cancel(c->loop, &c->timer);
 	/* A drained node: `touch` the file before a deploy, `rm` after. */
-	if (c->o->maintenance_file != NULL &&
-	    access(c->o->maintenance_file, F_OK) == 0) {
+	if (maint_check(&c->fl->maint, c->o)) {
 		log_msg(LOGLVL_DEBUG, "verdict maintenance 503 (%s exists)",
 			c->o->maintenance_file);
 		respond_as(c, HTTP_503, text_plain, body_maintenance,
