@@ -312,6 +312,10 @@ units_state() {
 	not open_inside 5000
 	run ct pgrep -x health-checker
 	assert_equal "$output" ""
+	# The superserver forms' state directory, made by the postinst from
+	# the tmpfiles.d file, for the package's user alone.
+	run ct stat -c '%U %G %a' /run/health-checker
+	assert_equal "$output" "health-checker health-checker 700"
 }
 
 @test "the installed binary: --once against a listening and a closed port, a contrib check by bare name, an HTTP answer run by hand as a user" {

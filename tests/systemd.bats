@@ -539,6 +539,55 @@ while True:
 	assert_equal "$output" health-checker
 }
 
+# --- the superserver forms -------------------------------------------------
+
+@test "the shipped xinetd, inetd and supervisord configurations run the checker as health-checker, its state in /run/health-checker (tmpfiles.d)" {
+	local c=$BATS_TEST_DIRNAME/../contrib
+	assert_equal "$(grep -v '^#' "$BATS_TEST_DIRNAME/../units/health-checker.tmpfiles")" \
+		"d /run/health-checker 0700 health-checker health-checker -"
+	grep -Eqx '[[:space:]]*user[[:space:]]*= health-checker' "$c/xinetd.health-checker"
+	grep -Eqx '[[:space:]]*group[[:space:]]*= health-checker' "$c/xinetd.health-checker"
+	grep -Eqx '[[:space:]]*env[[:space:]]*= RUNTIME_DIRECTORY=/run/health-checker' "$c/xinetd.health-checker"
+	run awk '!/^#/ && NF { print $5 }' "$c/inetd.conf"
+	assert_equal "$output" health-checker
+	grep -qx 'user=health-checker' "$c/supervisord.conf"
+	grep -qx 'environment=RUNTIME_DIRECTORY="/run/health-checker"' "$c/supervisord.conf"
+	# No setting (comments aside) names nobody any more.
+	run sh -c 'cat "$@" | grep -Ev "^[[:space:]]*[#;]" | grep -w nobody' sh \
+		"$c/xinetd.health-checker" "$c/inetd.conf" "$c/supervisord.conf"
+	assert_equal "$output" ""
+}
+
+@test "xinetd with the installed block: the checker runs as health-checker and keeps its state in /run/health-checker, none in /tmp" {
+	local i
+	# make install's tmpfiles.d file, applied as at boot.
+	run ct stat -c '%U %G %a' /run/health-checker
+	assert_equal "$output" "health-checker health-checker 700"
+	listen_inside 7000
+	ct mkdir -p /home/ops
+	undo "rm -rf /home/ops"
+	write /home/ops/who 'id -un >/home/ops/user; exit 0'
+	ct sh -c 'sed -i "1i #!/bin/sh" /home/ops/who; chmod 755 /home/ops/who; chmod 777 /home/ops'
+	# The installed block, on port 5001 with this test's checks.
+	undo "rm -f /etc/xinetd.d/health-checker; systemctl restart xinetd"
+	ct sh -c 'sed -e "s/^\([[:space:]]*port[[:space:]]*=\).*/\1 5001/" \
+		-e "s|^\([[:space:]]*server_args[[:space:]]*=\).*|\1 --port 7000 --script /home/ops/who --singleflight|" \
+		/usr/share/doc/health-checker/contrib/xinetd.health-checker >/etc/xinetd.d/health-checker'
+	ct grep -q '= /usr/bin/health-checker$' /etc/xinetd.d/health-checker
+	ct systemctl restart xinetd
+	wait_until 10 open_inside 5001
+	for i in 1 2 3; do
+		assert_equal "$(code 5001)" 200
+	done
+	run ct cat /home/ops/user
+	assert_equal "$output" health-checker
+	run ct find /run/health-checker -name 'state-*' -user health-checker
+	echo "$output" >&2
+	[ -n "$output" ]
+	run ct sh -c 'ls -d /tmp/health-checker-* 2>/dev/null'
+	assert_equal "$output" ""
+}
+
 @test "systemd-analyze security inside: both services at most 3.0" {
 	local unit level
 	for unit in health-checker@probe.service health-checker.service; do
