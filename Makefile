@@ -92,14 +92,25 @@ UNITS = units/health-checker.socket units/health-checker@.service \
 # to BINDIR and DOCDIR as they are copied.  STATIC=1 installs the static
 # musl build as the binary.
 STATIC =
+# The generator that gives the sockets PollLimitIntervalSec=0 where systemd
+# knows the key (systemd >= 255), decided at every boot and daemon-reload;
+# the state directory of the xinetd, inetd and supervisord forms.
+GENERATORDIR = $(PREFIX)/lib/systemd/system-generators
+TMPFILESDIR = $(PREFIX)/lib/tmpfiles.d
 install: health-checker
 	if [ -n "$(STATIC)" ]; then $(MAKE) health-checker-static; fi
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/contrib \
-		$(DESTDIR)$(CHECKSDIR) $(DESTDIR)$(SYSUSERSDIR)
+		$(DESTDIR)$(CHECKSDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(GENERATORDIR) $(DESTDIR)$(TMPFILESDIR)
 	cp units/health-checker.sysusers \
 		$(DESTDIR)$(SYSUSERSDIR)/health-checker.conf
 	chmod 644 $(DESTDIR)$(SYSUSERSDIR)/health-checker.conf
+	cp units/health-checker.tmpfiles \
+		$(DESTDIR)$(TMPFILESDIR)/health-checker.conf
+	chmod 644 $(DESTDIR)$(TMPFILESDIR)/health-checker.conf
+	cp units/health-checker-generator $(DESTDIR)$(GENERATORDIR)/
+	chmod 755 $(DESTDIR)$(GENERATORDIR)/health-checker-generator
 	if [ -n "$(STATIC)" ]; then b=health-checker-static; \
 	else b=health-checker; fi; \
 	cp $$b $(DESTDIR)$(BINDIR)/health-checker
@@ -129,7 +140,9 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/health-checker@.service \
 		$(DESTDIR)$(UNITDIR)/health-checker.service \
 		$(DESTDIR)$(UNITDIR)/health-checker-server.socket \
-		$(DESTDIR)$(SYSUSERSDIR)/health-checker.conf
+		$(DESTDIR)$(SYSUSERSDIR)/health-checker.conf \
+		$(DESTDIR)$(TMPFILESDIR)/health-checker.conf \
+		$(DESTDIR)$(GENERATORDIR)/health-checker-generator
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CHECKSDIR)
 	-rmdir $(DESTDIR)$(PREFIX)/lib/health-checker
 

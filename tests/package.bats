@@ -2,7 +2,10 @@
 # The Debian package: built once with dpkg-buildpackage from a copy of the
 # working tree, checked with lintian, then installed, used, upgraded, removed
 # and purged inside the real systemd container of the systemd suite
-# (tests/systemd/container), never on this machine.  The container tests run
+# (tests/systemd/container), never on this machine.  For the release of
+# HC_RELEASE (tests/run runs the file once per release): on the host when
+# that is the host's release, else in that release's build root (container
+# run), with its own debhelper and lintian.  The container tests run
 # in order on one container, each from where the previous one left the
 # package: installed, configured, upgraded, removed, purged.
 
@@ -21,22 +24,33 @@ setup_file() {
 		;;
 	esac
 	local cmd
-	for cmd in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian; do
-		if ! command -v "${cmd%%:*}" >/dev/null; then
-			export SKIP_REASON="${cmd%%:*} is not installed (Debian package: ${cmd#*:})"
+	export IN_ROOT=
+	if [ "$(release)" = "$(host_release)" ]; then
+		for cmd in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian; do
+			if ! command -v "${cmd%%:*}" >/dev/null; then
+				export SKIP_REASON="${cmd%%:*} is not installed (Debian package: ${cmd#*:})"
+				return 0
+			fi
+		done
+		# dpkg-buildpackage requires build-essential besides
+		# Build-Depends.
+		if [ "$(dpkg-query -W -f '${db:Status-Status}' build-essential 2>/dev/null)" != installed ]; then
+			export SKIP_REASON="build-essential is not installed (dpkg-buildpackage needs it)"
 			return 0
 		fi
-	done
-	# dpkg-buildpackage requires build-essential besides Build-Depends.
-	if [ "$(dpkg-query -W -f '${db:Status-Status}' build-essential 2>/dev/null)" != installed ]; then
-		export SKIP_REASON="build-essential is not installed (dpkg-buildpackage needs it)"
-		return 0
+	else
+		# Another release: built and checked in its build root.
+		SKIP_REASON=$(container_unavailable)
+		export SKIP_REASON
+		[ -z "$SKIP_REASON" ] || return 0
+		IN_ROOT=yes
 	fi
 	export VERSION ARCH PKGDIR DEB
 	VERSION=$(sed -n 's/^#define VERSION "\(.*\)"$/\1/p' "$REPO/src/options.h")
 	ARCH=$(dpkg --print-architecture)
 	PKGDIR=$BATS_FILE_TMPDIR/pkg
 	DEB=$PKGDIR/health-checker_${VERSION}_$ARCH.deb
+	echo "# package suite: Debian $(release)" >&3
 	build_package
 	CT_SKIP_REASON=$(container_unavailable)
 	export CT_SKIP_REASON
@@ -78,9 +92,13 @@ build_package() {
 	fi
 	# Not the caller's make flags (make check runs this under make).
 	rc=0
-	(cd "$src" && timeout 900 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-		dpkg-buildpackage -us -uc -b) >"$PKGDIR/build.log" 2>&1 </dev/null 3>&- ||
-		rc=$?
+	if [ -n "$IN_ROOT" ]; then
+		timeout 900 "$CONTAINER" run "$PKGDIR" sh -c \
+			'cd /build/health-checker && dpkg-buildpackage -us -uc -b'
+	else
+		(cd "$src" && timeout 900 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+			dpkg-buildpackage -us -uc -b)
+	fi >"$PKGDIR/build.log" 2>&1 </dev/null 3>&- || rc=$?
 	echo "$rc" >"$PKGDIR/build.status"
 	changes=$PKGDIR/health-checker_${VERSION}_$ARCH.changes
 	[ "$rc" -eq 0 ] && [ -f "$changes" ] || return 0
@@ -88,9 +106,19 @@ build_package() {
 	# shown; its status in $PKGDIR/lintian.status (not 0: it did not run
 	# to the end).
 	rc=0
-	timeout 600 lintian --fail-on none -EvIL +pedantic --show-overrides \
-		--tag-display-limit 0 "$changes" >"$PKGDIR/lintian.out" 2>&1 \
-		</dev/null 3>&- || rc=$?
+	if [ -n "$IN_ROOT" ]; then
+		"$CONTAINER" run "$PKGDIR" lintian --version
+	else
+		lintian --version
+	fi >"$PKGDIR/lintian.version" 2>&1 </dev/null 3>&-
+	if [ -n "$IN_ROOT" ]; then
+		timeout 600 "$CONTAINER" run "$PKGDIR" lintian --fail-on none \
+			-EvIL +pedantic --show-overrides --tag-display-limit 0 \
+			"/build/${changes##*/}"
+	else
+		timeout 600 lintian --fail-on none -EvIL +pedantic --show-overrides \
+			--tag-display-limit 0 "$changes"
+	fi >"$PKGDIR/lintian.out" 2>&1 </dev/null 3>&- || rc=$?
 	echo "$rc" >"$PKGDIR/lintian.status"
 	grep -v -e '^running with root privileges' -e '^N:' \
 		"$PKGDIR/lintian.out" >"$PKGDIR/lintian.log" || true
@@ -186,6 +214,7 @@ units_state() {
 	test -f "$PKGDIR/lintian.log"
 	cat "$PKGDIR/lintian.log" >&2
 	assert_equal "$(cat "$PKGDIR/lintian.status")" 0
+	echo "# $(cat "$PKGDIR/lintian.version") (Debian $(release)'s)" >&3
 	sed 's/^/# lintian: /' "$PKGDIR/lintian.log" >&3
 	not grep -q '^E:' "$PKGDIR/lintian.log"
 	not grep -q '^W:' "$PKGDIR/lintian.log"
@@ -221,8 +250,20 @@ units_state() {
 	done
 	# README, compressed or not.
 	grep -qE -- '^-rw-r--r-- /usr/share/doc/health-checker/README\.md(\.gz)?$' "$BATS_TEST_TMPDIR/list"
-	# Nothing under /lib, /usr/local or /etc/systemd.
-	not grep -qE ' /(lib|usr/local|etc/systemd)/' "$BATS_TEST_TMPDIR/list"
+	# The state directory of the superserver forms, and the generator
+	# where the release's systemd keeps its own: /lib on bookworm, /usr/lib
+	# from trixie on.
+	grep -qx -- "-rw-r--r-- /usr/lib/tmpfiles.d/health-checker.conf" "$BATS_TEST_TMPDIR/list"
+	run grep -E -- '^-.* (/usr)?/lib/systemd/system-generators/' "$BATS_TEST_TMPDIR/list"
+	case $(release) in
+	bookworm) assert_equal "$output" "-rwxr-xr-x /lib/systemd/system-generators/health-checker-generator" ;;
+	*) assert_equal "$output" "-rwxr-xr-x /usr/lib/systemd/system-generators/health-checker-generator" ;;
+	esac
+	# No other file under /lib, none under /usr/local or /etc/systemd.
+	run awk '/^-/ && $2 ~ "^/(lib|usr/local|etc/systemd)/" &&
+		$2 != "/lib/systemd/system-generators/health-checker-generator"' \
+		"$BATS_TEST_TMPDIR/list"
+	assert_equal "$output" ""
 	dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./conffiles >"$BATS_TEST_TMPDIR/conffiles"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/conffiles")" /etc/default/health-checker
 	# Unpacked into a directory of our own (not installed): the default is
@@ -271,6 +312,10 @@ units_state() {
 	not open_inside 5000
 	run ct pgrep -x health-checker
 	assert_equal "$output" ""
+	# The superserver forms' state directory, made by the postinst from
+	# the tmpfiles.d file, for the package's user alone.
+	run ct stat -c '%U %G %a' /run/health-checker
+	assert_equal "$output" "health-checker health-checker 700"
 }
 
 @test "the installed binary: --once against a listening and a closed port, a contrib check by bare name, an HTTP answer run by hand as a user" {

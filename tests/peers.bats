@@ -86,7 +86,8 @@ kill_listener() {
 # contrib/xinetd.health-checker, rewritten for this test: a free loopback
 # port, the built binary, its server_args' checks replaced by CHECKS (its
 # other options, the request deadline, kept), user root (or no user switch
-# when we are not root).  The port in XPORT.
+# when we are not root) and its state in $T, not the package's user and
+# /run/health-checker.  The port in XPORT.
 start_xinetd() {
 	local args user_sed
 	args="$(sed -n 's/^[[:space:]]*server_args[[:space:]]*=.*\(--request-timeout [0-9.]*\).*/\1/p' \
@@ -103,6 +104,8 @@ start_xinetd() {
 			-e "s|^\\([[:space:]]*server[[:space:]]*=\\).*|\\1 $HC|" \
 			-e "s|^\\([[:space:]]*server_args[[:space:]]*=\\).*|\\1 $args|" \
 			-e "$user_sed" \
+			-e '/^[[:space:]]*group[[:space:]]*=/d' \
+			-e "s|RUNTIME_DIRECTORY=/run/health-checker|RUNTIME_DIRECTORY=$T|" \
 			-e 's|^{$|{\n\tbind\t\t= 127.0.0.1|' \
 			"$REPO/contrib/xinetd.health-checker"
 	} >"$T/xinetd.conf"

@@ -136,7 +136,8 @@ mentions() {
 		./health-checker.service ./health-checker-server.socket
 	echo "$output" >&2
 	[ "$status" -eq 0 ]
-	assert_equal "$output" ""
+	# Only lines about our units count: the host's other units are not ours.
+	assert_equal "$(verify_own_lines <<<"$output")" ""
 }
 
 # exposure UNIT: the "Overall exposure level" systemd-analyze security
@@ -351,4 +352,31 @@ sent() { # EXPECTED: what the script sent the fake server
 	need pg_isready postgresql-client
 	check pg-isready 127.0.0.1 "$(free_port)" 2
 	[ "$status" -ne 0 ]
+}
+
+@test "systemd-analyze verify: a warning about a host's unit that ours pull in is not counted, one about ours is" {
+	need systemd-analyze systemd
+	need man man-db
+	run make -s -C "$REPO" install PREFIX="$T/root/usr"
+	[ "$status" -eq 0 ]
+	# A host unit with a warning where ours reach it (sysinit.target's
+	# wants), on the unit path before the system's.
+	mkdir -p "$T/host/sysinit.target.wants"
+	printf '[Unit]\nDescription=another package\n[Service]\nExecStart=/bin/true\nKillMode=none\n' \
+		>"$T/host/hc-other.service"
+	ln -s ../hc-other.service "$T/host/sysinit.target.wants/hc-other.service"
+	cd "$T/root/usr/lib/systemd/system"
+	run env SYSTEMD_UNIT_PATH="$T/host:" MANPATH="$T/root/usr/share/man" \
+		systemd-analyze verify ./health-checker.socket ./health-checker.service
+	echo "$output" >&2
+	grep -q 'hc-other.service:.*KillMode=none' <<<"$output"
+	assert_equal "$(verify_own_lines <<<"$output")" ""
+	# The same warning in a unit of ours is kept.
+	printf '[Service]\nKillMode=none\n' >"$T/host/hc-kill.conf"
+	mkdir -p health-checker.service.d
+	cp "$T/host/hc-kill.conf" health-checker.service.d/kill.conf
+	run env SYSTEMD_UNIT_PATH="$T/host:" MANPATH="$T/root/usr/share/man" \
+		systemd-analyze verify ./health-checker.socket ./health-checker.service
+	echo "$output" >&2
+	verify_own_lines <<<"$output" | grep -q 'KillMode=none'
 }

@@ -19,6 +19,7 @@ setup_file() {
 	SKIP_REASON=$(container_unavailable)
 	export SKIP_REASON
 	[ -z "$SKIP_REASON" ] || return 0
+	echo "# systemd suite: Debian $(release)" >&3
 	container_boot || return 1
 	"$CONTAINER" install "$CT" 3>&-
 }
@@ -37,10 +38,20 @@ setup() {
 	UNDO=$BATS_TEST_TMPDIR/undo
 	LOAD=$BATS_TEST_DIRNAME/faults/load
 	PIDS=()
+	HOST_CGROUPS=()
 }
 
 teardown() {
-	container_teardown
+	local cg rc=0
+	container_teardown || rc=1
+	# The host cgroups a test made, once empty: what is left in them
+	# descends from the test's own checker (a script's sleeps).
+	for cg in "${HOST_CGROUPS[@]}"; do
+		xargs -r kill -KILL <"$cg/cgroup.procs" 2>/dev/null
+		wait_until 10 eval "[ -z \"\$(cat '$cg/cgroup.procs')\" ]" || rc=1
+		rmdir "$cg" || rc=1
+	done
+	return "$rc"
 }
 
 # get: GET http://127.0.0.1:5000/ with curl inside; "BODY\nCODE" in
@@ -211,6 +222,115 @@ fake_zk() {
 	done
 	echo "# idle attack: $ok of 12 probes answered 200" >&3
 	assert_equal "$ok" 12
+}
+
+# --- what systemd itself does to the sockets --------------------------------
+
+# systemd_version: the container's systemd's major version.
+systemd_version() {
+	ct systemctl --version | sed -n '1s/^systemd \([0-9][0-9]*\).*/\1/p'
+}
+
+@test "the generator: PollLimitIntervalSec=0 on both sockets where systemd knows the key (255 and later), no drop-in where it does not" {
+	local v unit
+	v=$(systemd_version)
+	echo "# systemd $v" >&3
+	[ -n "$v" ]
+	for unit in health-checker.socket health-checker-server.socket; do
+		run ct systemctl show -P DropInPaths "$unit"
+		echo "$unit: $output" >&2
+		if [ "$v" -ge 255 ]; then
+			assert_equal "$output" "/run/systemd/generator/$unit.d/poll-limit.conf"
+			run ct systemctl show -P PollLimitIntervalUSec "$unit"
+			assert_equal "$output" 0
+		else
+			assert_equal "$output" ""
+			not ct test -e "/run/systemd/generator/$unit.d"
+		fi
+	done
+}
+
+# --- a script that forks without end ---------------------------------------
+
+# unit_tasks_max UNIT: the TasksMax= line of units/UNIT.
+unit_tasks_max() {
+	sed -n 's/^TasksMax=//p' "$BATS_TEST_DIRNAME/../units/$1"
+}
+
+@test "TasksMax: the shipped units set 1024 for the standalone server and 64 for each per-connection instance, as systemd reads them" {
+	assert_equal "$(unit_tasks_max health-checker.service)" 1024
+	assert_equal "$(unit_tasks_max health-checker@.service)" 64
+	assert_equal "$(ct systemctl show -P TasksMax health-checker.service)" 1024
+	assert_equal "$(ct systemctl show -P TasksMax health-checker@probe.service)" 64
+}
+
+# pids_cgroup LIMIT: a pids cgroup of the host's (below our own) whose
+# pids.max is LIMIT, in CG, removed at teardown: what TasksMax= makes.  The
+# container cannot show it: under nspawn on a host without systemd (cgroup
+# v1 here) its systemd gets the pids hierarchy read-only and enforces no
+# TasksMax=.
+pids_cgroup() {
+	local mnt rel
+	mnt=$(awk '$3 == "cgroup" && $4 ~ /(^|,)pids(,|$)/ { print $2; exit }' /proc/self/mounts)
+	rel=$(sed -n 's/^[0-9]*:pids://p' /proc/self/cgroup)
+	if [ -z "$mnt" ]; then
+		mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+		rel=$(sed -n 's/^0:://p' /proc/self/cgroup)
+		grep -qw pids "$mnt${rel%/}/cgroup.subtree_control" 2>/dev/null ||
+			skip "no pids cgroup controller to delegate from"
+	fi
+	CG=$mnt${rel%/}/hc-test-tasks-$$-$BATS_TEST_NUMBER-${#HOST_CGROUPS[@]}
+	mkdir "$CG"
+	HOST_CGROUPS+=("$CG")
+	echo "$1" >"$CG/pids.max"
+}
+
+# in_cgroup CMD...: CMD run inside CG (exec: the PID stays).
+in_cgroup() {
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+}
+
+@test "TasksMax: under the units' task limit, a script forking without end is answered 504 by its deadline, and the checker answers again after (standalone and one-shot)" {
+	local limit n c start port t=$BATS_TEST_TMPDIR
+	# Bounded (3000 sleeps): without the limit the test fails without
+	# taking the machine's pids.  A line in count for every sleep started
+	# (appended: the group kill at the deadline cannot truncate it).
+	printf '#!/bin/sh\nn=0\nwhile [ $n -lt 3000 ]; do sleep 20 & n=$((n + 1)); echo >>%s/count; done\nwait\n' \
+		"$t" >"$t/forks"
+	chmod 755 "$t/forks"
+
+	limit=$(unit_tasks_max health-checker.service)
+	pids_cgroup "$limit"
+	port=$(free_port)
+	bg in_cgroup "$HC" --listener "127.0.0.1:$port" --script "$t/forks" --script-timeout 3
+	wait_until 10 port_open 127.0.0.1 "$port"
+	start=$SECONDS
+	c=$(curl -s -o /dev/null -w '%{http_code}' -m 20 "http://127.0.0.1:$port/")
+	n=$(wc -l <"$t/count")
+	echo "# standalone: $c after $((SECONDS - start)) s, $n sleeps started (TasksMax=$limit)" >&3
+	assert_equal "$c" 504
+	[ $((SECONDS - start)) -le 12 ]
+	[ "$n" -lt "$limit" ]
+	[ "$n" -ge $((limit / 2)) ]
+	# Killed with its group at the deadline: the next probe forks again.
+	wait_until 10 eval '[ "$(cat "$CG/pids.current")" -le 2 ]'
+	: >"$t/count"
+	assert_equal "$(curl -s -o /dev/null -w '%{http_code}' -m 20 "http://127.0.0.1:$port/")" 504
+	[ "$(wc -l <"$t/count")" -ge $((limit / 2)) ]
+
+	limit=$(unit_tasks_max health-checker@.service)
+	pids_cgroup "$limit"
+	: >"$t/count"
+	printf 'GET / HTTP/1.0\r\n\r\n' >"$t/request"
+	start=$SECONDS
+	c=$(in_cgroup timeout 20 "$HC" --inetd --script "$t/forks" --script-timeout 3 \
+		<"$t/request" 2>"$t/err" | head -n 1 | tr -d '\r')
+	n=$(wc -l <"$t/count")
+	echo "# one-shot: $c after $((SECONDS - start)) s, $n sleeps started (TasksMax=$limit)" >&3
+	assert_equal "$c" "HTTP/1.0 504 Gateway Timeout"
+	[ $((SECONDS - start)) -le 12 ]
+	[ "$n" -lt "$limit" ]
+	[ "$n" -ge $((limit / 2)) ]
 }
 
 # --- stop and restart never lie ---------------------------------------------
@@ -419,6 +539,55 @@ while True:
 	assert_equal "$output" health-checker
 }
 
+# --- the superserver forms -------------------------------------------------
+
+@test "the shipped xinetd, inetd and supervisord configurations run the checker as health-checker, its state in /run/health-checker (tmpfiles.d)" {
+	local c=$BATS_TEST_DIRNAME/../contrib
+	assert_equal "$(grep -v '^#' "$BATS_TEST_DIRNAME/../units/health-checker.tmpfiles")" \
+		"d /run/health-checker 0700 health-checker health-checker -"
+	grep -Eqx '[[:space:]]*user[[:space:]]*= health-checker' "$c/xinetd.health-checker"
+	grep -Eqx '[[:space:]]*group[[:space:]]*= health-checker' "$c/xinetd.health-checker"
+	grep -Eqx '[[:space:]]*env[[:space:]]*= RUNTIME_DIRECTORY=/run/health-checker' "$c/xinetd.health-checker"
+	run awk '!/^#/ && NF { print $5 }' "$c/inetd.conf"
+	assert_equal "$output" health-checker
+	grep -qx 'user=health-checker' "$c/supervisord.conf"
+	grep -qx 'environment=RUNTIME_DIRECTORY="/run/health-checker"' "$c/supervisord.conf"
+	# No setting (comments aside) names nobody any more.
+	run sh -c 'cat "$@" | grep -Ev "^[[:space:]]*[#;]" | grep -w nobody' sh \
+		"$c/xinetd.health-checker" "$c/inetd.conf" "$c/supervisord.conf"
+	assert_equal "$output" ""
+}
+
+@test "xinetd with the installed block: the checker runs as health-checker and keeps its state in /run/health-checker, none in /tmp" {
+	local i
+	# make install's tmpfiles.d file, applied as at boot.
+	run ct stat -c '%U %G %a' /run/health-checker
+	assert_equal "$output" "health-checker health-checker 700"
+	listen_inside 7000
+	ct mkdir -p /home/ops
+	undo "rm -rf /home/ops"
+	write /home/ops/who 'id -un >/home/ops/user; exit 0'
+	ct sh -c 'sed -i "1i #!/bin/sh" /home/ops/who; chmod 755 /home/ops/who; chmod 777 /home/ops'
+	# The installed block, on port 5001 with this test's checks.
+	undo "rm -f /etc/xinetd.d/health-checker; systemctl restart xinetd"
+	ct sh -c 'sed -e "s/^\([[:space:]]*port[[:space:]]*=\).*/\1 5001/" \
+		-e "s|^\([[:space:]]*server_args[[:space:]]*=\).*|\1 --port 7000 --script /home/ops/who --singleflight|" \
+		/usr/share/doc/health-checker/contrib/xinetd.health-checker >/etc/xinetd.d/health-checker'
+	ct grep -q '= /usr/bin/health-checker$' /etc/xinetd.d/health-checker
+	ct systemctl restart xinetd
+	wait_until 10 open_inside 5001
+	for i in 1 2 3; do
+		assert_equal "$(code 5001)" 200
+	done
+	run ct cat /home/ops/user
+	assert_equal "$output" health-checker
+	run ct find /run/health-checker -name 'state-*' -user health-checker
+	echo "$output" >&2
+	[ -n "$output" ]
+	run ct sh -c 'ls -d /tmp/health-checker-* 2>/dev/null'
+	assert_equal "$output" ""
+}
+
 @test "systemd-analyze security inside: both services at most 3.0" {
 	local unit level
 	for unit in health-checker@probe.service health-checker.service; do
@@ -437,5 +606,5 @@ while True:
 		/etc/systemd/system/health-checker-server.socket
 	echo "$output" >&2
 	[ "$status" -eq 0 ]
-	assert_equal "$output" ""
+	assert_equal "$(verify_own_lines <<<"$output")" ""
 }

@@ -4,15 +4,33 @@
 # script), CT (its state directory), UNDO (a file of lines to undo), PIDS.
 # shellcheck shell=bash
 
+# host_release: the host's Debian codename (bookworm, trixie).
+host_release() {
+	(
+		# shellcheck disable=SC1091
+		. /etc/os-release && echo "${VERSION_CODENAME:-}"
+	)
+}
+
+# release: the Debian release the container runs, HC_RELEASE (tests/run
+# sets it for each pass) or the host's.
+release() {
+	echo "${HC_RELEASE:-$(host_release)}"
+}
+
 # container_unavailable: why the container cannot run on this machine, or
-# nothing when it can.
+# nothing when it can: no root or no tools, or a release whose root is not
+# cached and that the mirror does not serve.
 container_unavailable() {
+	local why
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "needs root (systemd-nspawn, overlay mounts)"
 	elif ! command -v systemd-nspawn >/dev/null; then
 		echo "systemd-nspawn is not installed (Debian package: systemd-container)"
 	elif ! command -v debootstrap >/dev/null && [ ! -x /usr/sbin/debootstrap ]; then
 		echo "debootstrap is not installed (Debian package: debootstrap)"
+	elif ! why=$("$CONTAINER" available 2>&1); then
+		echo "Debian $(release) cannot be had: $why"
 	fi
 }
 
