@@ -21,7 +21,12 @@ HC_CPPFLAGS = -D_GNU_SOURCE
 HC_WARN = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2
 # Hardening by default: fortified libc calls, stack protector, PIE, full RELRO.
-HC_HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+# _FORTIFY_SOURCE=2 only when the user's flags do not mention it: their level
+# (=3, say, or -U) then stands alone, with no "redefined" warning and no =2 of
+# ours after it.  A shell test, because POSIX make has no conditionals.
+HC_FORTIFY = `case " $(CPPFLAGS) $(CFLAGS) " in *_FORTIFY_SOURCE*) ;; \
+	*) echo -D_FORTIFY_SOURCE=2 ;; esac`
+HC_HARDEN = $(HC_FORTIFY) -fstack-protector-strong -fPIE
 HC_CFLAGS = $(HC_WARN) $(HC_HARDEN)
 HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 
@@ -57,6 +62,40 @@ health-checker-static: $(SRC) $(HDR)
 
 static: health-checker-static
 
+# The same static binary for aarch64 (Graviton and other arm64 machines):
+# Debian's cross gcc (gcc-aarch64-linux-gnu) against Debian's musl for arm64,
+# which bookworm ships only as a foreign-architecture package: `tests/deps
+# sysroot` unpacks musl-dev:arm64 and musl:arm64 into a build-local sysroot
+# (the host's dpkg architectures untouched), and musl's own specs file,
+# pointed there, makes the cross gcc a musl-gcc.
+AARCH64_CC = aarch64-linux-gnu-gcc
+AARCH64_SYSROOT = build/musl-arm64
+$(AARCH64_SYSROOT):
+	tests/deps sysroot arm64 $@
+
+health-checker-static-aarch64: $(SRC) $(HDR) $(AARCH64_SYSROOT)
+	s=`pwd`/$(AARCH64_SYSROOT); \
+	sed "s|/usr/|$$s/usr/|g" \
+		$$s/usr/lib/aarch64-linux-musl/musl-gcc.specs >$$s/musl-gcc.specs
+	$(AARCH64_CC) -specs=$(AARCH64_SYSROOT)/musl-gcc.specs \
+		$(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) \
+		-fstack-protector-strong $(CFLAGS) -static \
+		-o $@ $(SRC) -Wl,-z,relro,-z,now $(LDFLAGS)
+
+static-aarch64: health-checker-static-aarch64
+
+# The release files: both static binaries under their architecture's name,
+# and their SHA-256 sums (sha256sum -c SHA256SUMS in dist/ checks them).
+VERSION = `sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' src/options.h`
+dist: health-checker-static health-checker-static-aarch64
+	rm -rf dist
+	mkdir dist
+	v=$(VERSION); \
+	cp health-checker-static dist/health-checker-$$v-linux-x86_64 && \
+	cp health-checker-static-aarch64 dist/health-checker-$$v-linux-aarch64
+	cd dist && sha256sum health-checker-* >SHA256SUMS
+	cat dist/SHA256SUMS
+
 # The sanitized pass of `make check` alone.
 sanitize: health-checker-asan tests/listen
 	PLAIN=no SANITIZED=./health-checker-asan tests/run
@@ -66,19 +105,25 @@ tests/listen: tests/listen.c
 		-o $@ tests/listen.c $(LDFLAGS)
 
 # Every source once more with -Werror at the same optimisation: a warning
-# fails `make check` (and CI) without failing a user's `make`.
+# fails `make check` (and CI) without failing a user's `make`.  gcc and
+# musl-gcc, and clang where it is installed (another compiler's warnings).
+CLANG = clang
 werror:
 	for f in $(SRC) tests/listen.c; do \
 		$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
 			-Werror -c -o /dev/null $$f || exit 1; \
 		$(MUSL_CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(CFLAGS) \
 			-Werror -c -o /dev/null $$f || exit 1; \
+		if command -v $(CLANG) >/dev/null 2>&1; then \
+			$(CLANG) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) \
+				$(CFLAGS) -Werror -c -o /dev/null $$f || exit 1; \
+		fi; \
 	done
 
 # The whole suite three times: against the build, ASan+UBSan, and the static
 # musl build.
-check: health-checker health-checker-asan health-checker-static tests/listen \
-	werror
+check: health-checker health-checker-asan health-checker-static \
+	health-checker-static-aarch64 tests/listen werror
 	SANITIZED=./health-checker-asan STATIC=./health-checker-static tests/run
 
 CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
@@ -148,12 +193,14 @@ uninstall:
 
 clean:
 	rm -f health-checker health-checker-asan health-checker-static \
+		health-checker-static-aarch64 \
 		tests/listen tests/bench/ref-server tests/bench/ref-oneshot \
 		tests/bench/ref-oneshot-static tests/bench/execs tests/fuzz/http-fuzz \
 		tests/fuzz/words-fuzz
+	rm -rf dist
 
 .PHONY: all check clean werror bench install uninstall fuzz sanitize lint \
-	static
+	static static-aarch64 dist
 
 tests/bench/ref-server: tests/bench/ref-server.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-server.c $(LDFLAGS)
@@ -212,4 +259,4 @@ lint:
 	shellcheck -S warning contrib/checks/* tests/*.bash tests/run \
 		tests/bench/run tests/systemd/container tests/systemd/*.bash \
 		debian/health-checker.postinst debian/health-checker.prerm \
-		debian/health-checker.postrm .ci/run
+		debian/health-checker.postrm .ci/run tests/deps

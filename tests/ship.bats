@@ -379,4 +379,162 @@ sent() { # EXPECTED: what the script sent the fake server
 		systemd-analyze verify ./health-checker.socket ./health-checker.service
 	echo "$output" >&2
 	verify_own_lines <<<"$output" | grep -q 'KillMode=none'
+# --- build flags -------------------------------------------------------------
+
+# build_copy: the Makefile and sources copied to $T/tree, so that builds
+# with other flags never touch the tree's own binaries.
+build_copy() {
+	mkdir -p "$T/tree/tests" "$T/bin"
+	cp -r "$REPO/Makefile" "$REPO/src" "$T/tree/"
+	cp "$REPO/tests/listen.c" "$T/tree/tests/"
+}
+
+# logging_cc NAME REAL: $T/bin/NAME records its arguments, one a line, in
+# $T/NAME.args, then runs REAL with them.
+logging_cc() {
+	printf '#!/bin/sh\nprintf "%%s\\n" "$@" >>"%s"\nexec %s "$@"\n' \
+		"$T/$1.args" "$2" >"$T/bin/$1"
+	chmod +x "$T/bin/$1"
+}
+
+# chk_symbols BINARY: the fortified libc calls BINARY imports.
+chk_symbols() {
+	nm -D "$1" | sed -n 's/^ *U \(__[a-z0-9_]*_chk\)@.*/\1/p' | sort -u
+}
+
+@test "make CPPFLAGS=-D_FORTIFY_SOURCE=3: the user's level stands, with no warning" {
+	build_copy
+	logging_cc cc cc
+	run make -C "$T/tree" health-checker CC="$T/bin/cc" \
+		CPPFLAGS=-D_FORTIFY_SOURCE=3
+	[ "$status" -eq 0 ] || {
+		echo "$output" >&2
+		false
+	}
+	# Nothing on stderr: no "redefined" (nor any other) warning.
+	make -C "$T/tree" -s clean
+	make -C "$T/tree" -s health-checker CPPFLAGS=-D_FORTIFY_SOURCE=3 \
+		2>"$T/stderr" >/dev/null
+	cat "$T/stderr" >&2
+	[ ! -s "$T/stderr" ]
+	mv "$T/tree/health-checker" "$T/hc-3"
+	# The compiler saw one level, the user's, and its macro is 3.
+	assert_equal "$(grep _FORTIFY_SOURCE "$T/cc.args" | sort -u)" \
+		-D_FORTIFY_SOURCE=3
+	run sh -c "cc -O2 $(grep -E '^-[DU]' "$T/cc.args" | sort -u | tr '\n' ' ') \
+		-dM -E -x c /dev/null | grep ' _FORTIFY_SOURCE '"
+	assert_equal "$output" "#define _FORTIFY_SOURCE 3"
+	# The binary: level 3 checks calls level 2 cannot (sizes known only at
+	# run time), so it imports every __*_chk the default build does and more.
+	make -C "$T/tree" -s clean
+	make -C "$T/tree" -s health-checker 2>"$T/stderr" >/dev/null
+	[ ! -s "$T/stderr" ]
+	chk_symbols "$T/tree/health-checker" >"$T/chk-2"
+	chk_symbols "$T/hc-3" >"$T/chk-3"
+	echo "default: $(tr '\n' ' ' <"$T/chk-2")" >&2
+	echo "level 3: $(tr '\n' ' ' <"$T/chk-3")" >&2
+	grep -q __memcpy_chk "$T/chk-2"
+	assert_equal "$(comm -23 "$T/chk-2" "$T/chk-3")" ""
+	[ -n "$(comm -13 "$T/chk-2" "$T/chk-3")" ]
+}
+
+@test "make without fortify flags of the user's builds with _FORTIFY_SOURCE=2; -U_FORTIFY_SOURCE drops it" {
+	build_copy
+	logging_cc cc cc
+	make -C "$T/tree" -s tests/listen CC="$T/bin/cc" 2>&1
+	assert_equal "$(grep _FORTIFY_SOURCE "$T/cc.args" | sort -u)" \
+		-D_FORTIFY_SOURCE=2
+	rm "$T/cc.args" "$T/tree/tests/listen"
+	make -C "$T/tree" -s tests/listen CC="$T/bin/cc" \
+		CFLAGS="-O2 -U_FORTIFY_SOURCE" 2>&1
+	assert_equal "$(grep _FORTIFY_SOURCE "$T/cc.args" | sort -u)" \
+		-U_FORTIFY_SOURCE
+}
+
+@test "make werror: clang joins gcc and musl-gcc where it is installed" {
+	command -v musl-gcc >/dev/null || skip "musl-gcc is not installed (Debian package: musl-tools)"
+	build_copy
+	# A clang that fails: werror fails, having given it -Werror.
+	printf '#!/bin/sh\nprintf "%%s\\n" "$@" >>"%s"\nexit 1\n' \
+		"$T/clang.args" >"$T/bin/clang"
+	chmod +x "$T/bin/clang"
+	run make -C "$T/tree" -s werror SRC=src/http.c CLANG="$T/bin/clang"
+	[ "$status" -ne 0 ]
+	grep -qx -- -Werror "$T/clang.args"
+	grep -qx -- src/http.c "$T/clang.args"
+	# No clang at all: the pass is gcc's and musl-gcc's alone.
+	run make -C "$T/tree" -s werror SRC=src/http.c CLANG="$T/bin/no-clang"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	# The real one, where installed, passes on every source.
+	command -v clang >/dev/null || skip "clang is not installed (Debian package: clang)"
+	logging_cc clang clang
+	run make -C "$T/tree" -s werror CLANG="$T/bin/clang"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[ "$(grep -cx -- -Werror "$T/clang.args")" -ge 17 ]
+}
+
+# --- license -----------------------------------------------------------------
+
+# dep5 FILE: FILE's paragraphs as "N FIELD VALUE" lines (N the paragraph,
+# FIELD lower-cased, continuation lines appended to VALUE with "\n"); fails
+# on a line that is neither a field nor a continuation.
+dep5() {
+	awk '
+	/^$/ { if (seen) n++; seen = 0; next }
+	/^[ \t]/ {
+		if (!seen) { print "continuation outside a field: " $0 >"/dev/stderr"; bad = 1; exit }
+		line = substr($0, 2)
+		if (line == ".") line = ""
+		v[n, f] = v[n, f] "\\n" line
+		next
+	}
+	/^[A-Za-z][A-Za-z0-9-]*:/ {
+		f = tolower(substr($0, 1, index($0, ":") - 1))
+		val = substr($0, index($0, ":") + 1)
+		sub(/^[ \t]+/, "", val)
+		v[n, f] = val
+		order[++k] = n SUBSEP f
+		seen = 1
+		next
+	}
+	{ print "not a field: " $0 >"/dev/stderr"; bad = 1; exit }
+	END {
+		if (bad) exit 1
+		for (i = 1; i <= k; i++) {
+			split(order[i], p, SUBSEP)
+			print p[1] + 0 " " p[2] " " v[p[1], p[2]]
+		}
+	}' "$1"
+}
+
+@test "LICENSE is MIT for the health-checker authors; debian/copyright says so in DEP-5, with the same text" {
+	local lic=$REPO/LICENSE
+	[ -f "$lic" ]
+	assert_equal "$(head -n 1 "$lic")" "MIT License"
+	grep -qx 'Copyright (c) 2026 the health-checker authors' "$lic"
+	grep -q '^Permission is hereby granted, free of charge' "$lic"
+	dep5 "$REPO/debian/copyright" >"$T/fields"
+	cat "$T/fields" >&2
+	grep -qx '0 format https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' "$T/fields"
+	# Files: * under License: MIT, a short name alone (no text)...
+	n=$(awk '$2 == "files" && $3 == "*" && NF == 3 { print $1 }' "$T/fields")
+	[ -n "$n" ]
+	grep -qx "$n license MIT" "$T/fields"
+	grep -qx "$n copyright 2026 the health-checker authors" "$T/fields"
+	# ...whose text is a stand-alone License paragraph: LICENSE's own.
+	text=$(sed -n 's/^[0-9]* license MIT\\n//p' "$T/fields")
+	[ -n "$text" ]
+	want=$(sed -n '/^Permission/,$p' "$lic" | awk '{ printf "%s%s", (NR > 1 ? "\\n" : ""), $0 }')
+	assert_equal "$text" "$want"
+	# Every short name a Files paragraph uses has its text somewhere.
+	awk '$2 == "license" && $0 !~ /\\n/ { print $3 }' "$T/fields" | sort -u |
+		while read -r name; do
+			grep -q "^[0-9]* license $name\\\\n" "$T/fields" || {
+				echo "no text for License: $name" >&2
+				exit 1
+			}
+		done
+	grep -q 'MIT' "$REPO/README.md"
 }
