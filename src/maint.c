@@ -62,7 +62,7 @@ open_record(struct maint *m, const struct options *o)
 	char *path;
 	int fd = -1;
 
-	path = statefile_path(o, ".maintenance", err, sizeof(err));
+	path = statefile_path(o, statefile_key(o), ".maintenance", err, sizeof(err));
 	if (path != NULL) {
 		fd = statefile_open_private(path, err, sizeof(err));
 		free(path);
