@@ -379,6 +379,8 @@ sent() { # EXPECTED: what the script sent the fake server
 		systemd-analyze verify ./health-checker.socket ./health-checker.service
 	echo "$output" >&2
 	verify_own_lines <<<"$output" | grep -q 'KillMode=none'
+}
+
 # --- build flags -------------------------------------------------------------
 
 # build_copy: the Makefile and sources copied to $T/tree, so that builds
