@@ -109,7 +109,7 @@ tests/listen: tests/listen.c
 # musl-gcc, and clang where it is installed (another compiler's warnings).
 CLANG = clang
 werror:
-	for f in $(SRC) tests/listen.c; do \
+	for f in $(SRC) tests/listen.c $(UNIT_SRC); do \
 		$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
 			-Werror -c -o /dev/null $$f || exit 1; \
 		$(MUSL_CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(CFLAGS) \
@@ -120,11 +120,57 @@ werror:
 		fi; \
 	done
 
+# Unit tests of the pure modules (tests/unit, golden files beside them):
+# each links an archive of every source but main.c, so code moving between
+# files never breaks a link line; NAME-test-asan is NAME-test under ASan +
+# UBSan.  A test that does not build is missing, and tests/run counts it
+# as failed.
+AR = ar
+UNIT_TESTS = build/unit/http-test build/unit/words-test \
+	build/unit/report-test
+UNIT_TESTS_ASAN = build/unit/http-test-asan build/unit/words-test-asan \
+	build/unit/report-test-asan
+UNIT_SRC = tests/unit/http_test.c tests/unit/words_test.c \
+	tests/unit/report_test.c tests/unit/tap.c
+# The archive $@ of $(SRC) but main.c, each object compiled by compile().
+UNIT_ARCHIVE = rm -rf $@.d && mkdir -p $@.d && \
+	for f in $(SRC); do \
+		case $$f in src/main.c) continue ;; esac; \
+		compile -c -o $@.d/`basename $$f .c`.o $$f || exit 1; \
+	done; \
+	rm -f $@ && $(AR) rcs $@ $@.d/*.o
+
+build/unit/libhc.a: $(SRC) $(HDR)
+	compile() { $(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) \
+		"$$@"; }; $(UNIT_ARCHIVE)
+
+build/unit/libhc-asan.a: $(SRC) $(HDR)
+	compile() { $(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) \
+		$(SAN_FLAGS) "$$@"; }; $(UNIT_ARCHIVE)
+
+$(UNIT_TESTS): $(UNIT_SRC) tests/unit/tap.h build/unit/libhc.a
+	rm -f $@
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_CFLAGS) $(CFLAGS) -o $@ \
+		tests/unit/`basename $@ -test`_test.c tests/unit/tap.c \
+		build/unit/libhc.a $(HC_LDFLAGS) $(LDFLAGS)
+
+$(UNIT_TESTS_ASAN): $(UNIT_SRC) tests/unit/tap.h build/unit/libhc-asan.a
+	rm -f $@
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(HC_WARN) $(SAN_FLAGS) -o $@ \
+		tests/unit/`basename $@ -test-asan`_test.c tests/unit/tap.c \
+		build/unit/libhc-asan.a $(LDFLAGS)
+
+# The unit tests alone, plain and sanitized, counted as tests/run counts.
+unit: $(UNIT_TESTS) $(UNIT_TESTS_ASAN)
+	SANITIZED=./health-checker-asan tests/run $(UNIT_TESTS)
+
 # The whole suite three times: against the build, ASan+UBSan, and the static
-# musl build.
+# musl build; the unit tests in the first two passes.
 check: health-checker health-checker-asan health-checker-static \
 	health-checker-static-aarch64 tests/listen werror
-	SANITIZED=./health-checker-asan STATIC=./health-checker-static tests/run
+	-$(MAKE) -k $(UNIT_TESTS) $(UNIT_TESTS_ASAN)
+	SANITIZED=./health-checker-asan STATIC=./health-checker-static \
+		tests/run tests/*.bats $(UNIT_TESTS)
 
 CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
 	contrib/haproxy.cfg contrib/aws-target-group.md contrib/supervisord.conf
@@ -197,10 +243,10 @@ clean:
 		tests/listen tests/bench/ref-server tests/bench/ref-oneshot \
 		tests/bench/ref-oneshot-static tests/bench/execs tests/fuzz/http-fuzz \
 		tests/fuzz/words-fuzz
-	rm -rf dist
+	rm -rf dist build/unit
 
 .PHONY: all check clean werror bench install uninstall fuzz sanitize lint \
-	static static-aarch64 dist
+	static static-aarch64 dist unit
 
 tests/bench/ref-server: tests/bench/ref-server.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/ref-server.c $(LDFLAGS)
@@ -249,7 +295,7 @@ fuzz: tests/fuzz/http-fuzz tests/fuzz/words-fuzz
 # clang-tidy one file per call, mandoc, shellcheck).
 lint:
 	clang-format --dry-run -Werror src/*.c src/*.h tests/*.c \
-		tests/fuzz/*.c tests/bench/*.c
+		tests/fuzz/*.c tests/bench/*.c tests/unit/*.c tests/unit/*.h
 	cppcheck --quiet --enable=warning,portability,performance --std=c99 \
 		-D_GNU_SOURCE --error-exitcode=1 src/
 	for f in $(SRC); do \

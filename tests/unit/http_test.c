@@ -1,0 +1,257 @@
+/* Unit tests of http: the parser's outcomes over golden requests and
+ * response heads, the response formatter over golden answers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/http.h"
+#include "tap.h"
+
+/* A name for a case: its escaped bytes, cut where a line would get long. */
+static const char *
+label(const char *what, const char *p, size_t n)
+{
+	static char name[128];
+	char esc[80];
+
+	tap_escape(esc, sizeof(esc), p, n);
+	snprintf(name, sizeof(name), "%s %s", what, esc);
+	return name;
+}
+
+/* The outcome as a golden file spells it: "more", or the status and the
+ * version answered, then for a good request what the rest relies on. */
+static size_t
+outcome(char *out, size_t cap, enum http_parse r,
+	const struct http_request *req)
+{
+	int n;
+
+	if (r == HTTP_PARSE_MORE)
+		return (size_t)snprintf(out, cap, "more");
+	n = snprintf(out, cap, "%d 1.%d%s", http_code(req->status), req->minor,
+		     req->head_only ? " head-only" : "");
+	if (req->status == HTTP_200)
+		n += snprintf(out + n, cap - (size_t)n,
+			      " %.*s %.*s len=%zu%s%s", (int)req->method_len,
+			      req->method, (int)req->target_len, req->target,
+			      req->head_len, req->wants_json ? " json" : "",
+			      req->has_body ? " body" : "");
+	return (size_t)n;
+}
+
+static void
+parse_case(const char *key, size_t keylen, const char *want, size_t wantlen,
+	   void *ctx)
+{
+	struct http_request req;
+	char got[256];
+	/* An exact-size copy, so ASan sees a read past the end. */
+	char *buf = malloc(keylen ? keylen : 1);
+	enum http_parse r;
+
+	(void)ctx;
+	if (buf == NULL)
+		abort();
+	memcpy(buf, key, keylen);
+	r = http_parse(buf, keylen, &req);
+	tap_same(label("http_parse", key, keylen), got,
+		 outcome(got, sizeof(got), r, &req), want, wantlen);
+	free(buf);
+}
+
+static void
+response_case(const char *key, size_t keylen, const char *want, size_t wantlen,
+	      void *ctx)
+{
+	char got[64], *buf = malloc(keylen ? keylen : 1);
+	int code = 0;
+	size_t head_len = 0, n;
+
+	(void)ctx;
+	if (buf == NULL)
+		abort();
+	memcpy(buf, key, keylen);
+	if (http_response_status(buf, keylen, &code, &head_len) ==
+	    HTTP_PARSE_MORE)
+		n = (size_t)snprintf(got, sizeof(got), "more");
+	else if (code < 0)
+		n = (size_t)snprintf(got, sizeof(got), "%d", code);
+	else
+		n = (size_t)snprintf(got, sizeof(got), "%d len=%zu", code,
+				     head_len);
+	tap_same(label("http_response_status", key, keylen), got, n, want,
+		 wantlen);
+	free(buf);
+}
+
+/* A head of exactly len bytes: the request line, one long header, the
+ * empty line; ends with a complete head when complete, else cut short. */
+static char *
+long_head(size_t len, int complete)
+{
+	static const char start[] = "GET / HTTP/1.1\r\nX-Pad: ";
+	char *buf = malloc(len);
+
+	if (buf == NULL)
+		abort();
+	memcpy(buf, start, sizeof(start) - 1);
+	memset(buf + sizeof(start) - 1, 'a', len - (sizeof(start) - 1));
+	if (complete)
+		memcpy(buf + len - 4, "\r\n\r\n", 4);
+	return buf;
+}
+
+static void
+test_limits(void)
+{
+	struct http_request req;
+	enum http_parse r;
+	char *buf;
+
+	buf = long_head(HTTP_HEAD_MAX, 1);
+	r = http_parse(buf, HTTP_HEAD_MAX, &req);
+	tap_ok(r == HTTP_PARSE_DONE && req.status == HTTP_200 &&
+		       req.head_len == HTTP_HEAD_MAX,
+	       "http_parse: a head of exactly HTTP_HEAD_MAX bytes is good");
+	free(buf);
+	buf = long_head(HTTP_HEAD_MAX, 0);
+	r = http_parse(buf, HTTP_HEAD_MAX - 1, &req);
+	tap_ok(r == HTTP_PARSE_MORE,
+	       "http_parse: an unended head below HTTP_HEAD_MAX wants more");
+	r = http_parse(buf, HTTP_HEAD_MAX, &req);
+	tap_ok(r == HTTP_PARSE_DONE && req.status == HTTP_431,
+	       "http_parse: an unended head of HTTP_HEAD_MAX bytes is 431");
+	free(buf);
+	buf = malloc(HTTP_HEAD_MAX);
+	if (buf == NULL)
+		abort();
+	memset(buf, '\n', HTTP_HEAD_MAX);
+	r = http_parse(buf, HTTP_HEAD_MAX, &req);
+	tap_ok(r == HTTP_PARSE_DONE && req.status == HTTP_431,
+	       "http_parse: HTTP_HEAD_MAX empty lines are 431");
+	free(buf);
+}
+
+static void
+test_response_limit(void)
+{
+	char *buf = malloc(HTTP_HEAD_MAX);
+	size_t head_len = 0;
+	int code = 0;
+	enum http_parse r;
+
+	if (buf == NULL)
+		abort();
+	memcpy(buf, "HTTP/1.1 200 OK\r\n", 17);
+	memset(buf + 17, 'x', HTTP_HEAD_MAX - 17);
+	r = http_response_status(buf, HTTP_HEAD_MAX - 1, &code, &head_len);
+	tap_ok(r == HTTP_PARSE_MORE,
+	       "http_response_status: an unended head below the limit");
+	r = http_response_status(buf, HTTP_HEAD_MAX, &code, &head_len);
+	tap_ok(r == HTTP_PARSE_DONE && code == -1,
+	       "http_response_status: an unended head at the limit is -1");
+	free(buf);
+}
+
+/* Every status has its code and its reason, and the code is the name. */
+static void
+test_statuses(void)
+{
+	static const int want[HTTP_NSTATUS] = {200, 400, 408, 431,
+					       500, 503, 504, 505};
+	int i, good = 1;
+
+	for (i = 0; i < HTTP_NSTATUS; i++)
+		if (http_code((enum http_status)i) != want[i] ||
+		    http_reason((enum http_status)i) == NULL ||
+		    *http_reason((enum http_status)i) == '\0')
+			good = 0;
+	tap_ok(good, "http_code, http_reason: every status");
+}
+
+/* 14 Nov 2023 22:13:20 UTC: a Tuesday, for the Date header. */
+#define WHEN 1700000000
+
+static const struct {
+	const char *name;
+	struct http_response resp;
+} answers[] = {
+	{"ok-1.1",
+	 {.status = HTTP_200,
+	  .minor = 1,
+	  .body = "OK",
+	  .content_type = "text/plain; charset=utf-8",
+	  .date = WHEN}},
+	{"fail-1.0",
+	 {.status = HTTP_504,
+	  .minor = 0,
+	  .content_type = "text/plain; charset=utf-8",
+	  .body = "At least one health check failed",
+	  .date = WHEN}},
+	{"head",
+	 {.status = HTTP_200,
+	  .minor = 1,
+	  .head_only = 1,
+	  .content_type = "text/plain; charset=utf-8",
+	  .body = "OK",
+	  .date = WHEN}},
+	{"maintenance",
+	 {.status = HTTP_503,
+	  .minor = 1,
+	  .retry_after = 30,
+	  .content_type = "text/plain; charset=utf-8",
+	  .body = "Maintenance",
+	  .date = WHEN}},
+	{"json",
+	 {.status = HTTP_200,
+	  .minor = 1,
+	  .content_type = "application/json",
+	  .body = "{\"status\":\"pass\",\"checks\":[]}\n",
+	  .date = 0}},
+	{"431",
+	 {.status = HTTP_431,
+	  .minor = 1,
+	  .content_type = "text/plain; charset=utf-8",
+	  .body = "431 Request Header Fields Too Large",
+	  .date = WHEN}},
+};
+
+static void
+test_format(void)
+{
+	struct http_response resp;
+	char out[1024];
+	size_t i, n, wantlen = 0;
+	const char *want;
+
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		char name[64];
+
+		want = tap_want("http_format.golden", answers[i].name,
+				&wantlen);
+		if (want == NULL)
+			continue;
+		resp = answers[i].resp;
+		resp.body_len = strlen(resp.body);
+		n = http_format(out, sizeof(out), &resp);
+		snprintf(name, sizeof(name), "http_format %s", answers[i].name);
+		tap_same(name, out, n, want, wantlen);
+		/* Short of room: 0, never half an answer. */
+		tap_ok(n > 0 && http_format(out, n - 1, &resp) == 0 &&
+			       http_format(out, n + 1, &resp) == n,
+		       "http_format %s: all or nothing", answers[i].name);
+	}
+}
+
+int
+main(void)
+{
+	tap_golden("http_parse.golden", parse_case, NULL);
+	test_limits();
+	tap_golden("http_response.golden", response_case, NULL);
+	test_response_limit();
+	test_statuses();
+	test_format();
+	return tap_end();
+}
