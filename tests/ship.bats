@@ -389,6 +389,7 @@ build_copy() {
 	mkdir -p "$T/tree/tests" "$T/bin"
 	cp -r "$REPO/Makefile" "$REPO/src" "$T/tree/"
 	cp "$REPO/tests/listen.c" "$T/tree/tests/"
+	cp -r "$REPO/tests/unit" "$T/tree/tests/"
 }
 
 # logging_cc NAME REAL: $T/bin/NAME records its arguments, one a line, in
