@@ -74,6 +74,17 @@ tap_end(void)
 	return failures > 0;
 }
 
+char *
+tap_copy(const char *p, size_t n)
+{
+	char *copy = malloc(n ? n : 1);
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, p, n);
+	return copy;
+}
+
 static int
 hex(char c)
 {
@@ -110,6 +121,7 @@ unescape(char *s)
 				      : *in;
 		in++;
 	}
+	*out = '\0';
 	return (size_t)(out - s);
 }
 

@@ -19,10 +19,14 @@ int tap_end(void);
  * outside printable ASCII; NUL-terminated within cap. */
 void tap_escape(char *out, size_t cap, const char *in, size_t n);
 
+/* A malloc'd copy of p[0..n), exactly n bytes (at least 1), so that ASan
+ * sees any read past its end; aborts when out of memory. */
+char *tap_copy(const char *p, size_t n);
+
 /* Calls each() for every case of tests/unit/NAME (or $UNIT_DIR/NAME): a
- * line KEY<TAB>WANT, both unescaped (\r \n \t \\ \0 \xHH), comments (#)
- * and blank lines skipped.  A file that cannot be read, or a line without
- * a TAB, is one failed test. */
+ * line KEY<TAB>WANT, both unescaped (\r \n \t \\ \0 \xHH) and followed by
+ * a NUL, comments (#) and blank lines skipped.  A file that cannot be read, or
+ * a line without a TAB, is one failed test. */
 void tap_golden(const char *name,
 		void (*each)(const char *key, size_t keylen, const char *want,
 			     size_t wantlen, void *ctx),
