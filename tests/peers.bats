@@ -419,7 +419,8 @@ while True:
 	st=0
 	wait "$pid" || st=$?
 	assert_equal "$st" 0
-	grep -qx 'STOPPING=1' "$T/notify.log"
+	# The listener writes what it hears in its own time.
+	wait_until 10 grep -qx 'STOPPING=1' "$T/notify.log"
 }
 
 @test "contrib/default's HEALTH_CHECKER_OPTS through health-checker@.service, fake ZooKeeper: 200, then 504 without it" {

@@ -225,13 +225,15 @@ planted_probes() {
 # whose /tmp and /run are empty tmpfs (no /run/health-checker), without
 # RUNTIME_DIRECTORY: the /tmp fallback is used, and the real one untouched.
 in_private_run() {
-	case $HC in /tmp/* | /run/*) skip "the checker is under /tmp or /run" ;; esac
+	local hc
+	hc=$(readlink -f "$HC")
+	case $hc in /tmp/* | /run/*) skip "the checker is under /tmp or /run" ;; esac
 	unshare -m true 2>/dev/null || skip "no unshare -m"
 	env -u RUNTIME_DIRECTORY unshare -m sh -c "
 		mount --make-rprivate / || exit 97
 		mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 97
 		mount -t tmpfs -o mode=0755 tmpfs /run || exit 97
-		$1" sh "$HC"
+		$1" sh "$hc"
 }
 
 @test "the /tmp state directory squatted by another uid: a warning once, one verdict line in 10 one-shot probes" {
