@@ -256,6 +256,8 @@ time.sleep(600)
 
 # twenty ARGS...: 20 requests at once to one-shots (systemd-socket-activate
 # --inetd -a) running a 0.5 s script with --singleflight ARGS; counts runs.
+# One after another would take 10 s; the median bound is generous for a
+# loaded machine.
 twenty() {
 	local out runs
 	command -v systemd-socket-activate >/dev/null ||
@@ -269,16 +271,16 @@ twenty() {
 	[[ $out == *" ok=20 "* ]]
 	p50=${out#* p50_ms=}
 	p50=${p50%% *}
-	[ "$p50" -lt 1000 ]
+	[ "$p50" -lt 2500 ]
 }
 
-@test "singleflight with a directory where the result goes: 20 one-shots run side by side (median under 1 s)" {
+@test "singleflight with a directory where the result goes: 20 one-shots run side by side (median under 2.5 s, not 10 s in a row)" {
 	PREFIX_CMD=()
 	mkdir -p "$T/state.result"
 	twenty --lock-file "$T/state"
 }
 
-@test "singleflight on a full file system: 20 one-shots run side by side (median under 1 s)" {
+@test "singleflight on a full file system: 20 one-shots run side by side (median under 2.5 s, not 10 s in a row)" {
 	[ "$(id -u)" -eq 0 ] || skip "needs root for a mount namespace"
 	ns_start
 	mkdir "$T/full"
