@@ -19,12 +19,34 @@
 
 static void discard_tmp(struct statefile *sf);
 
+/* The directory, the result's name and the temporary one, from the lock
+ * file's name; -1 out of memory. */
+static int
+name_files(struct statefile *sf)
+{
+	const char *slash = strrchr(sf->lockpath, '/');
+	size_t len = strlen(sf->lockpath);
+
+	sf->dir =
+		slash == NULL ? strdup(".")
+		: slash == sf->lockpath
+			? strdup("/")
+			: strndup(sf->lockpath, (size_t)(slash - sf->lockpath));
+	sf->resultpath = malloc(len + 8);
+	sf->tmppath = malloc(len + 40);
+	if (sf->dir == NULL || sf->resultpath == NULL || sf->tmppath == NULL)
+		return -1;
+	snprintf(sf->resultpath, len + 8, "%s.result", sf->lockpath);
+	snprintf(sf->tmppath, len + 40, "%s.tmp.%ld", sf->resultpath,
+		 (long)getpid());
+	return 0;
+}
+
 int
 statefile_open(struct statefile *sf, const struct options *o, char *err,
 	       size_t errlen)
 {
-	const char *slash;
-	size_t len;
+	char why[512];
 
 	memset(sf, 0, sizeof(*sf));
 	sf->lockfd = sf->notifyfd = sf->tmpfd = -1;
@@ -33,36 +55,15 @@ statefile_open(struct statefile *sf, const struct options *o, char *err,
 	sf->lockpath = runfile_path(o, sf->id.config, "", err, errlen);
 	if (sf->lockpath == NULL)
 		return -1;
-	slash = strrchr(sf->lockpath, '/');
-	sf->dir =
-		slash == NULL ? strdup(".")
-		: slash == sf->lockpath
-			? strdup("/")
-			: strndup(sf->lockpath, (size_t)(slash - sf->lockpath));
-	len = strlen(sf->lockpath);
-	sf->resultpath = malloc(len + 8);
-	if (sf->dir == NULL || sf->resultpath == NULL) {
+	if (name_files(sf) == -1) {
 		snprintf(err, errlen, "lock file: %s", strerror(ENOMEM));
 		statefile_close(sf);
 		return -1;
 	}
-	memcpy(sf->resultpath, sf->lockpath, len);
-	memcpy(sf->resultpath + len, ".result", 8);
-	sf->tmppath = malloc(len + 40);
-	if (sf->tmppath == NULL) {
-		snprintf(err, errlen, "lock file: %s", strerror(ENOMEM));
-		statefile_close(sf);
-		return -1;
-	}
-	snprintf(sf->tmppath, len + 40, "%s.tmp.%ld", sf->resultpath,
-		 (long)getpid());
-	sf->lockfd = runfile_open_private(sf->lockpath, err, errlen);
+	sf->lockfd = runfile_open_private(sf->lockpath, why, sizeof(why));
 	if (sf->lockfd == -1) {
 		/* "lock file PATH: why", as before */
-		char why[512];
-
-		snprintf(why, sizeof(why), "lock file %s", err);
-		snprintf(err, errlen, "%s", why);
+		snprintf(err, errlen, "lock file %s", why);
 		statefile_close(sf);
 		return -1;
 	}
