@@ -166,7 +166,8 @@ fallback_dir(const char *squatted, uid_t uid, int *made)
 	*made = 0;
 	d = opendir("/tmp");
 	while (d != NULL && (e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, squatted + 5, plen) != 0 ||
+		if (strnlen(e->d_name, plen + 1) <= plen ||
+		    memcmp(e->d_name, squatted + 5, plen) != 0 ||
 		    e->d_name[plen] != '.' ||
 		    (best[0] != '\0' && strcmp(e->d_name, best) >= 0))
 			continue;
