@@ -11,12 +11,10 @@
 #include "options.h"
 
 struct change {
-	int shared; /* through the file, opened at the first verdict */
-	int fd;     /* the record shared by one-shots; -1: this process only */
-	int done;   /* the record was consulted: a one-shot's one verdict */
-	int known;  /* last and last_ok hold the verdict last logged */
-	uint64_t config; /* statefile_key: whose record in the file is ours */
-	uint64_t last;
+	int shared;    /* through the file, consulted at the first verdict */
+	int done;      /* the record was consulted: a one-shot's one verdict */
+	int known;     /* last and last_ok hold the verdict last logged */
+	uint64_t last; /* what makes two verdicts the same, as last logged */
 	int last_ok;
 };
 

@@ -25,6 +25,16 @@ static void begin(struct flight *fl);
 static void start_batch(struct flight *fl, struct flight_wait *list,
 			int waited);
 
+/* Every verdict a request gets goes through here: change hears of each
+ * one (but a run we could not do, which says nothing of the service). */
+static void
+answer(struct flight *fl, struct flight_wait *w, const struct verdict *v)
+{
+	if (fl->change != NULL && (v->ok || !v->ours))
+		change_note(fl->change, fl->o, v);
+	w->fn(w, v);
+}
+
 static void
 no_run(struct timer *t)
 {
@@ -49,10 +59,11 @@ cached_ready(struct timer *t)
 {
 	struct flight_wait *w = t->ctx;
 	struct check_result *results = w->cached.results;
+	struct flight *fl = w->fl;
 
 	w->fl = NULL;
 	w->cached.results = NULL;
-	w->fn(w, &w->cached.v);
+	answer(fl, w, &w->cached.v);
 	free(results);
 }
 
@@ -91,7 +102,7 @@ deliver(struct flight *fl, const struct verdict *v, int64_t finished_ns)
 
 		if (w->arrived_ns <= finished_ns) {
 			w->fl = NULL;
-			w->fn(w, v);
+			answer(fl, w, v);
 		} else {
 			w->next = keep;
 			keep = w;
@@ -408,7 +419,7 @@ batch_done(void *ctx, const struct verdict *v)
 	for (w = list; w != NULL; w = next) {
 		next = w->next;
 		w->next = w->prev = NULL;
-		w->fn(w, v);
+		answer(fl, w, v);
 	}
 	check_run_free(b->run);
 	free(b);

@@ -1,22 +1,19 @@
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "maint.h"
-#include "statefile.h"
+#include "runfile.h"
 
-#define MAGIC "HCMAINT"
+/* What the one-shots last told, beside the singleflight state: the
+ * record's payload. */
+#define MAGIC "HCMAINT4"
 
 enum look { LOOK_ABSENT, LOOK_OURS, LOOK_FOREIGN };
 
-/* What the one-shots last told, beside the singleflight state. */
-struct record {
-	char magic[8];
+struct told {
 	int32_t on;
 	uint32_t foreign_uid;
 	uint64_t foreign_dev, foreign_ino;
@@ -52,67 +49,109 @@ maint_init(struct maint *m, int shared)
 	m->shared = shared;
 }
 
-/* The state last told, from the record (held locked on fd), or from memory
- * when there is no record. */
+/* The state last told, from the record (held locked in *n), or from
+ * memory when there is no record: 1 held, 0 another process is telling,
+ * -1 this process tells alone. */
 static int
-open_record(struct maint *m, const struct options *o)
+open_record(struct maint *m, const struct options *o, struct runfile_note *n)
 {
-	struct record rec;
+	struct told t;
 	char err[512];
-	char *path;
-	int fd = -1;
+	int named, r;
 
-	path = statefile_path(o, statefile_key(o), ".maintenance", err, sizeof(err));
-	if (path != NULL) {
-		fd = statefile_open_private(path, err, sizeof(err));
-		free(path);
-	}
-	if (fd == -1) {
+	r = runfile_note_open(n, o, ".maintenance", MAGIC, &t, sizeof(t), err,
+			      sizeof(err), &named);
+	if (r == -1)
 		log_msg(LOGLVL_DEBUG,
 			"maintenance record: %s; changes are told per process",
 			err);
-		return -1;
-	}
-	/* Another process holds it: it is telling this very change. */
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		close(fd);
-		errno = EAGAIN;
-		return -2;
-	}
-	if (pread(fd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec) &&
-	    memcmp(rec.magic, MAGIC, sizeof(rec.magic)) == 0) {
+	if (r == 1 && n->have) {
 		m->known = 1;
-		m->on = rec.on != 0;
-		m->foreign_uid = rec.foreign_uid;
-		m->foreign_dev = rec.foreign_dev;
-		m->foreign_ino = rec.foreign_ino;
+		m->on = t.on != 0;
+		m->foreign_uid = t.foreign_uid;
+		m->foreign_dev = t.foreign_dev;
+		m->foreign_ino = t.foreign_ino;
 	}
-	return fd;
+	return r;
 }
 
 static void
-save_record(const struct maint *m, int fd)
+save_record(const struct maint *m, struct runfile_note *n)
 {
-	struct record rec;
+	struct told t;
 
-	memset(&rec, 0, sizeof(rec));
-	memcpy(rec.magic, MAGIC, sizeof(rec.magic));
-	rec.on = m->on;
-	rec.foreign_uid = m->foreign_uid;
-	rec.foreign_dev = m->foreign_dev;
-	rec.foreign_ino = m->foreign_ino;
-	if (pwrite(fd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
-		log_msg(LOGLVL_DEBUG, "maintenance record: %s",
-			strerror(errno));
+	memset(&t, 0, sizeof(t));
+	t.on = m->on;
+	t.foreign_uid = m->foreign_uid;
+	t.foreign_dev = m->foreign_dev;
+	t.foreign_ino = m->foreign_ino;
+	/* The oldest record makes room for a newcomer's. */
+	n->head.finished_ns = loop_now_ns();
+	runfile_note_write(n, "maintenance record", MAGIC, &t, sizeof(t));
+}
+
+/* A file another owner's (or one with a second link) is told once per
+ * file; 1 when what is told changed. */
+static int
+tell_foreign(struct maint *m, const char *path, enum look l,
+	     const struct stat *st)
+{
+	if (l != LOOK_FOREIGN) {
+		if (m->foreign_dev == 0 && m->foreign_ino == 0)
+			return 0;
+		/* Gone, or ours now: the next foreign one is told again. */
+		m->foreign_uid = 0;
+		m->foreign_dev = m->foreign_ino = 0;
+		return 1;
+	}
+	if (m->foreign_uid == (uint32_t)st->st_uid &&
+	    m->foreign_dev == (uint64_t)st->st_dev &&
+	    m->foreign_ino == (uint64_t)st->st_ino)
+		return 0;
+	if (!trusted(st->st_uid))
+		log_msg(LOGLVL_WARN,
+			"maintenance file %s ignored: owned by uid %lu, "
+			"neither root nor uid %lu",
+			path, (unsigned long)st->st_uid,
+			(unsigned long)geteuid());
+	else
+		log_msg(LOGLVL_WARN,
+			"maintenance file %s ignored: %lu hard links, any of "
+			"them may be another user's",
+			path, (unsigned long)st->st_nlink);
+	m->foreign_uid = (uint32_t)st->st_uid;
+	m->foreign_dev = (uint64_t)st->st_dev;
+	m->foreign_ino = (uint64_t)st->st_ino;
+	return 1;
+}
+
+/* The change into or out of maintenance, told once; 1 when told. */
+static int
+tell_on(const struct maint *m, const char *path, int on)
+{
+	if (on == m->on && (m->known || !on))
+		return 0;
+	if (on)
+		log_msg(LOGLVL_NOTICE,
+			"maintenance: %s is there: answering 503 Maintenance, "
+			"no check runs",
+			path);
+	else
+		log_msg(LOGLVL_NOTICE,
+			"maintenance over: %s is gone or not ours: the checks "
+			"answer again",
+			path);
+	return 1;
 }
 
 int
 maint_check(struct maint *m, const struct options *o)
 {
 	const char *path = o->maintenance_file;
+	struct runfile_note n;
 	struct stat st;
 	enum look l;
-	int fd = -1, on, changed = 0;
+	int held = 0, on, changed;
 
 	if (path == NULL)
 		return 0;
@@ -122,60 +161,21 @@ maint_check(struct maint *m, const struct options *o)
 	if (!log_enabled(LOGLVL_WARN))
 		return on;
 	if (m->shared) {
-		fd = open_record(m, o);
-		if (fd == -2)
+		held = open_record(m, o, &n);
+		if (held == 0)
 			return on;
-		if (fd == -1)
+		if (held == -1)
 			m->shared = 0;
 	}
-	if (l == LOOK_FOREIGN) {
-		if (m->foreign_uid != (uint32_t)st.st_uid ||
-		    m->foreign_dev != (uint64_t)st.st_dev ||
-		    m->foreign_ino != (uint64_t)st.st_ino) {
-			if (!trusted(st.st_uid))
-				log_msg(LOGLVL_WARN,
-					"maintenance file %s ignored: owned by "
-					"uid %lu, neither root nor uid %lu",
-					path, (unsigned long)st.st_uid,
-					(unsigned long)geteuid());
-			else
-				log_msg(LOGLVL_WARN,
-					"maintenance file %s ignored: %lu hard "
-					"links, any of them may be another "
-					"user's",
-					path, (unsigned long)st.st_nlink);
-			m->foreign_uid = (uint32_t)st.st_uid;
-			m->foreign_dev = (uint64_t)st.st_dev;
-			m->foreign_ino = (uint64_t)st.st_ino;
-			changed = 1;
-		}
-	} else if (m->foreign_dev != 0 || m->foreign_ino != 0) {
-		/* Gone, or ours now: the next foreign one is told again. */
-		m->foreign_uid = 0;
-		m->foreign_dev = m->foreign_ino = 0;
-		changed = 1;
-	}
-	if (on != m->on || (!m->known && on)) {
-		if (on)
-			log_msg(LOGLVL_NOTICE,
-				"maintenance: %s is there: answering 503 "
-				"Maintenance, no check runs",
-				path);
-		else
-			log_msg(LOGLVL_NOTICE,
-				"maintenance over: %s is gone or not ours: "
-				"the checks answer again",
-				path);
-		changed = 1;
-	}
-	if (!m->known)
-		changed = 1;
+	changed = tell_foreign(m, path, l, &st);
+	changed |= tell_on(m, path, on);
+	changed |= !m->known;
 	m->known = 1;
 	m->on = on;
-	if (fd >= 0) {
+	if (held == 1) {
 		if (changed)
-			save_record(m, fd);
-		close(fd);
+			save_record(m, &n);
+		runfile_note_close(&n);
 		/* The next look reads the record afresh. */
 		m->known = 0;
 	}

@@ -343,8 +343,6 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 		 : c->o->fail_status == 503 ? HTTP_503
 		 : c->o->fail_status == 500 ? HTTP_500
 					    : HTTP_504;
-	if (c->fl->change != NULL)
-		change_note(c->fl->change, c->o, v);
 	log_msg(LOGLVL_DEBUG, "verdict %s %d %dms",
 		v->ok ? "healthy" : "unhealthy", http_code(status),
 		(int)(loop_now() - c->started));

@@ -306,3 +306,23 @@ in_private_run() {
 	probe --lock-file "$T/lock" --script false
 	assert_equal "$(verdicts "$T/err")" 2
 }
+
+@test "a verdict or maintenance record of garbage or of the old format counts as none: each change told once" {
+	# The old verdict record (HCVERD3, no checksum of ours) and noise.
+	{
+		printf 'HCVERD3\0'
+		head -c 1500 /dev/urandom
+	} >"$T/lock.verdict"
+	head -c 1500 /dev/urandom >"$T/lock.maintenance"
+	: >"$T/err"
+	probe --lock-file "$T/lock" --script true
+	assert_equal "$answer" "HTTP/1.0 200 OK"
+	probe --lock-file "$T/lock" --script true
+	cat "$T/err"
+	assert_equal "$(verdicts "$T/err")" 1
+	touch "$T/drain"
+	probe --lock-file "$T/lock" --script true --maintenance-file "$T/drain"
+	assert_equal "$answer" "HTTP/1.0 503 Service Unavailable"
+	probe --lock-file "$T/lock" --script true --maintenance-file "$T/drain"
+	assert_equal "$(grep -c 'maintenance: .* is there' "$T/err")" 1
+}
