@@ -492,6 +492,27 @@ on_log_retry(struct timer *t)
 	log_retry();
 }
 
+/* Until stopped and every request in progress has its answer: the exit
+ * status. */
+static int
+run_loop(struct server *s)
+{
+	struct loop *loop = &s->rt->loop;
+
+	while (!(s->stopping && s->active == 0)) {
+		if (loop_run_once(loop) == -1) {
+			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
+			return 1;
+		}
+		/* Lines a stalled log reader left: tried again later, not
+		 * waited for. */
+		if (!s->log_retry.armed && log_retry())
+			timer_arm(loop, &s->log_retry,
+				  loop_now() + LOG_RETRY_MS);
+	}
+	return 0;
+}
+
 int
 server_run(struct runtime *rt, int first_fd, int nfds, const struct sd *sd)
 {
@@ -512,17 +533,8 @@ server_run(struct runtime *rt, int first_fd, int nfds, const struct sd *sd)
 	} else {
 		sd_notify(sd, "READY=1");
 	}
-	while (status == 0 && !(s.stopping && s.active == 0)) {
-		if (loop_run_once(&rt->loop) == -1) {
-			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
-			status = 1;
-		}
-		/* Lines a stalled log reader left: tried again later, not
-		 * waited for. */
-		if (!s.log_retry.armed && log_retry())
-			timer_arm(&rt->loop, &s.log_retry,
-				  loop_now() + LOG_RETRY_MS);
-	}
+	if (status == 0)
+		status = run_loop(&s);
 	while (s.slots != NULL) {
 		struct slot *sl = s.slots;
 
