@@ -1,6 +1,5 @@
-/* runtime: what every mode runs its checks on, built in one order and torn
- * down in the reverse: the loop, the reaper, the checks' environment, and
- * for the modes that answer requests the flight and the verdict log. */
+/* runtime: what every mode runs on (loop, reaper, the checks' environment,
+ * and to answer requests the flight and change), built in one order. */
 #ifndef RUNTIME_H
 #define RUNTIME_H
 
