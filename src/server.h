@@ -5,8 +5,8 @@
 #ifndef SERVER_H
 #define SERVER_H
 
-#include "runtime.h"
-#include "sd.h"
+struct runtime;
+struct sd;
 
 /* Listens on the nfds listening sockets from first_fd (systemd Accept=no),
  * or on rt->o->listener when nfds is 0, and runs on rt (a RUNTIME_SERVER),
