@@ -224,7 +224,7 @@ child_begin(pid_t parent)
 	return 0;
 }
 
-/* What the forked child runs: a program (argv), else fn. */
+/* What the forked child runs: the program argv, or fn. */
 struct body {
 	char *const *argv;
 	unsigned long nofile;
@@ -271,10 +271,11 @@ fail:
 
 /* A function, to its end: fds 0-2 on /dev/null, fd its pipe. */
 static void
-func_child(const struct body *b, int fd, pid_t parent)
+func_child(const struct body *b, int fd, int errfd, pid_t parent)
 {
 	int null;
 
+	(void)errfd;
 	if (child_begin(parent) == -1)
 		_exit(1);
 	fcntl(fd, F_SETFL, 0);
@@ -288,17 +289,19 @@ func_child(const struct body *b, int fd, pid_t parent)
 	_exit(0);
 }
 
-/* The one fork: pipes, the child's body, the parent's half.  Returns 0
- * or an errno value. */
+/* The one fork: pipes (errfd's for a program only), run() in the child,
+ * the parent's half.  Returns 0 or an errno value. */
 static int
-start(const struct body *b, struct child *c)
+start(void (*run)(const struct body *b, int outfd, int errfd, pid_t parent),
+      const struct body *b, struct child *c)
 {
 	pid_t parent = getpid();
 	int out[2], err[2] = {-1, -1}, e;
 
 	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1)
 		return errno;
-	if (b->argv != NULL && pipe2(err, O_CLOEXEC | O_NONBLOCK) == -1) {
+	/* Only a program has an exec error to tell. */
+	if (run == exec_child && pipe2(err, O_CLOEXEC | O_NONBLOCK) == -1) {
 		e = errno;
 		close(out[0]);
 		close(out[1]);
@@ -307,10 +310,8 @@ start(const struct body *b, struct child *c)
 	/* fork, not vfork or posix_spawn: the parent must not wait for an
 	 * exec that a hung file system holds in uninterruptible sleep. */
 	c->pid = fork();
-	if (c->pid == 0 && b->argv != NULL)
-		exec_child(b, out[1], err[1], parent);
 	if (c->pid == 0)
-		func_child(b, out[1], parent);
+		run(b, out[1], err[1], parent);
 	e = errno;
 	close(out[1]);
 	if (err[1] != -1)
@@ -331,7 +332,7 @@ int
 spawn_start(char *const argv[], unsigned long nofile, struct child *c)
 {
 	struct body b = {argv, nofile, NULL, NULL};
-	int e = start(&b, c);
+	int e = start(exec_child, &b, c);
 
 	/* Before Linux 5.3, under valgrind or a seccomp filter that does not
 	 * know it: -1, and the caller polls spawn_exited() instead. */
@@ -345,7 +346,7 @@ spawn_call(void (*fn)(void *arg, int fd), void *arg, struct child *c)
 {
 	struct body b = {NULL, 0, fn, arg};
 
-	return start(&b, c);
+	return start(func_child, &b, c);
 }
 
 /* Before its setsid() the child has no group of its own, nor any child:
