@@ -1,12 +1,8 @@
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lookup.h"
@@ -22,7 +18,7 @@
 struct lookup {
 	struct loop *loop;
 	struct reaper *reaper;
-	pid_t pid;
+	struct child child;
 	struct reaper_child track;
 	struct watch w;
 	void (*done)(void *ctx, const struct sockaddr_any *addrs, size_t n,
@@ -50,32 +46,26 @@ put(int fd, const void *p, size_t n)
 	}
 }
 
-/* The forked child: a copy of a single-threaded process, so getaddrinfo
- * (files, DNS, nscd, whatever nsswitch says) is safe here. */
+struct query {
+	const char *host, *port;
+	int family;
+};
+
+/* In the child (spawn_call): a copy of a single-threaded process, so
+ * getaddrinfo (files, DNS, nscd, whatever nsswitch says) is safe here. */
 static void
-resolve_in_child(int fd, const char *host, const char *port, int family,
-		 pid_t parent)
+resolve(void *arg, int fd)
 {
+	const struct query *q = arg;
 	struct addrinfo hints, *res, *ai;
 	uint32_t len;
-	int rc, null, n = 0;
+	int rc, n = 0;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
-		_exit(1);
-	setpgid(0, 0);
-	/* No copy of a client's socket (fds 0 and 1 in inetd mode), the
-	 * listeners or the lock file lingers here. */
-	spawn_close_fds(fd);
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null == -1 || dup2(null, 0) == -1 || dup2(null, 1) == -1 ||
-	    dup2(null, 2) == -1)
-		_exit(1);
-	close(null);
 	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family;
+	hints.ai_family = q->family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &res);
+	rc = getaddrinfo(q->host, q->port, &hints, &res);
 	if (rc != 0) {
 		const char *why =
 			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
@@ -83,7 +73,7 @@ resolve_in_child(int fd, const char *host, const char *port, int family,
 		len = 0;
 		put(fd, &len, sizeof(len));
 		put(fd, why, strlen(why));
-		_exit(0);
+		return;
 	}
 	for (ai = res; ai != NULL && n < LOOKUP_MAX_ADDRS; ai = ai->ai_next) {
 		if (ai->ai_addrlen == 0 ||
@@ -94,24 +84,20 @@ resolve_in_child(int fd, const char *host, const char *port, int family,
 		put(fd, ai->ai_addr, ai->ai_addrlen);
 		n++;
 	}
-	_exit(0);
 }
 
 /* The child is done or killed: reaped now if it has exited, else later. */
 static void
 release(struct lookup *l)
 {
-	pid_t r;
+	int status;
 
 	/* Deleted before the close: a forked child may hold a copy of the
 	 * pipe for a moment, which would keep it in the epoll set. */
 	loop_release(l->loop, &l->w);
 	close(l->w.fd);
-	kill(l->pid, SIGKILL);
-	while ((r = waitpid(l->pid, NULL, WNOHANG)) == -1 && errno == EINTR)
-		;
-	if (r == 0)
-		reaper_adopt(l->reaper, l->pid);
+	if (!spawn_reap(&l->child, &status))
+		reaper_adopt(l->reaper, l->child.pid);
 	reaper_untrack(l->reaper, &l->track);
 }
 
@@ -190,38 +176,25 @@ lookup_start(struct loop *loop, struct reaper *reaper, const char *host,
 	     void *ctx)
 {
 	struct lookup *l = malloc(sizeof(*l));
-	pid_t parent = getpid();
-	int fds[2], e;
+	struct query q = {host, port, family};
+	int e;
 
 	if (l == NULL)
 		return NULL;
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1) {
-		e = errno;
-		free(l);
-		errno = e;
-		return NULL;
-	}
 	loop_forking(loop);
-	l->pid = fork();
-	if (l->pid == 0) {
-		fcntl(fds[1], F_SETFL, 0);
-		resolve_in_child(fds[1], host, port, family, parent);
-	}
-	e = errno;
-	close(fds[1]);
-	if (l->pid == -1) {
-		close(fds[0]);
+	e = spawn_call(resolve, &q, &l->child);
+	if (e != 0) {
 		free(l);
 		errno = e;
 		return NULL;
 	}
 	l->loop = loop;
 	l->reaper = reaper;
-	reaper_track(reaper, &l->track, l->pid);
+	reaper_track(reaper, &l->track, l->child.pid);
 	l->done = done;
 	l->ctx = ctx;
 	l->len = 0;
-	l->w.fd = fds[0];
+	l->w.fd = l->child.outfd;
 	l->w.fn = on_readable;
 	l->w.ctx = l;
 	if (loop_add(loop, &l->w, LOOP_IN) == -1) {

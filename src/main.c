@@ -1,10 +1,8 @@
 /* main: parse the command line, pick the mode, run it; the only exit(). */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -12,48 +10,20 @@
 #include <unistd.h>
 
 #include "checks.h"
-#include "flight.h"
 #include "log.h"
 #include "options.h"
-#include "reap.h"
 #include "report.h"
+#include "runtime.h"
+#include "sd.h"
 #include "serve.h"
 #include "server.h"
-
-#define LISTEN_FDS_START 3
 
 /* Exit statuses: 0 answered (healthy or not), 1 could not do the job,
  * 2 usage.  --once: 0 healthy, 1 unhealthy. */
 enum { EXIT_ANSWERED = 0, EXIT_TROUBLE = 1, EXIT_USAGE = 2 };
 
-/* sd_listen_fds(3) without libsystemd: how many fds from 3 are ours.  The
- * variables are consumed whatever they say, so no script sees them. */
-static int
-take_listen_fds(void)
-{
-	const char *pid = getenv("LISTEN_PID");
-	const char *fds = getenv("LISTEN_FDS");
-	char *end;
-	long p, n = 0;
-	int fd;
-
-	if (pid != NULL && fds != NULL) {
-		errno = 0;
-		p = strtol(pid, &end, 10);
-		if (errno == 0 && *end == '\0' && p == (long)getpid()) {
-			n = strtol(fds, &end, 10);
-			if (errno != 0 || *end != '\0' || n < 0 ||
-			    n > INT_MAX - LISTEN_FDS_START)
-				n = 0;
-		}
-	}
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	for (fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + n; fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return (int)n;
-}
+/* A usage error's line, as options_parse writes it. */
+#define ERR_MAX 512
 
 /* The soft descriptor limit up to the hard one, in every mode: a run with
  * many checks must never fail for want of a descriptor.  Returns the limit
@@ -119,8 +89,8 @@ choose_mode(const struct options *o, int nfds)
 	if (o->listener_given)
 		return MODE_SERVER;
 	if (nfds >= 1)
-		return is_listening(LISTEN_FDS_START) ? MODE_ACTIVATED_SERVER
-						      : MODE_ACTIVATED_ONE;
+		return is_listening(SD_LISTEN_FDS_START) ? MODE_ACTIVATED_SERVER
+							 : MODE_ACTIVATED_ONE;
 	if (o->inetd || is_socket(STDIN_FILENO))
 		return MODE_INETD;
 	return MODE_SERVER;
@@ -188,41 +158,26 @@ once_done(void *ctx, const struct verdict *v)
 }
 
 static int
-run_once(const struct options *o, unsigned long nofile)
+run_once(struct runtime *rt)
 {
-	struct once_state st = {o, 0, 0};
+	struct once_state st = {rt->o, 0, 0};
 	struct interrupt in;
 	struct check_run *run;
-	struct reaper reaper;
-	struct check_env env;
-	struct loop loop;
 
-	if (loop_init(&loop) == -1) {
-		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
-		return EXIT_TROUBLE;
-	}
-	reaper_init(&reaper, &loop);
-	env.loop = &loop;
-	env.reaper = &reaper;
-	env.nofile = nofile;
-	watch_interrupts(&loop, &in);
-	run = check_run_start(&env, o, once_done, &st);
+	watch_interrupts(&rt->loop, &in);
+	run = check_run_start(&rt->env, rt->o, once_done, &st);
 	if (run == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot run the checks: %s",
 			strerror(errno));
 		interrupted(&in);
-		loop_close(&loop);
 		return EXIT_TROUBLE;
 	}
 	while (!st.finished && in.sig == 0)
-		if (loop_run_once(&loop) == -1)
+		if (loop_run_once(&rt->loop) == -1)
 			break;
 	check_run_free(run);
 	if (interrupted(&in))
 		st.finished = 0;
-	reaper_close(&reaper);
-	loop_close(&loop);
-	log_retry();
 	if (fflush(stdout) == EOF)
 		return EXIT_TROUBLE;
 	return st.finished && st.ok ? 0 : 1;
@@ -265,53 +220,23 @@ finish_on_sigterm(struct conn *c)
 
 /* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
 static int
-serve_one(const struct options *o, int in_fd, int out_fd, unsigned long nofile)
+serve_one(struct runtime *rt, int in_fd, int out_fd)
 {
 	struct one_state st = {0, SERVE_FAILED};
 	struct interrupt in;
-	struct reaper reaper;
-	struct check_env env;
-	struct change change;
-	struct flight fl;
-	struct loop loop;
 	struct conn *c;
 
-	/* inetd "wait" (or systemd-socket-activate --inetd without -a) hands
-	 * over the listening socket: nobody to answer there. */
-	if (is_listening(in_fd)) {
-		log_msg(LOGLVL_ERROR,
-			"fd %d is a listening socket, not a connection: run "
-			"from inetd with nowait (xinetd: wait = no)",
-			in_fd);
-		return EXIT_TROUBLE;
-	}
-	if (loop_init(&loop) == -1) {
-		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
-		return EXIT_TROUBLE;
-	}
-	reaper_init(&reaper, &loop);
-	env.loop = &loop;
-	env.reaper = &reaper;
-	env.nofile = nofile;
-	watch_interrupts(&loop, &in);
-	flight_init(&fl, &env, o);
-	/* One process per request: what the last verdict was is found in a
-	 * file, and told only when this one differs. */
-	change_open(&change, o, 1);
-	fl.change = &change;
-	maint_init(&fl.maint, 1);
-	c = serve_start(&loop, &fl, o, in_fd, out_fd, NULL, &one_hooks, &st);
+	watch_interrupts(&rt->loop, &in);
+	c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL,
+			&one_hooks, &st);
 	if (c == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));
-		flight_close(&fl);
-		change_close(&change);
 		interrupted(&in);
-		loop_close(&loop);
 		return EXIT_TROUBLE;
 	}
 	while (!st.finished && in.sig == 0) {
-		if (loop_run_once(&loop) == -1) {
+		if (loop_run_once(&rt->loop) == -1) {
 			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 			break;
 		}
@@ -319,90 +244,128 @@ serve_one(const struct options *o, int in_fd, int out_fd, unsigned long nofile)
 			in.sig = 0;
 	}
 	serve_free(c);
-	flight_close(&fl);
-	change_close(&change);
 	if (interrupted(&in))
 		st.finished = 0;
-	reaper_close(&reaper);
-	loop_close(&loop);
-	log_retry();
 	/* A client that went away is not our failure: only our own trouble
 	 * should leave a failed unit behind. */
 	return st.finished ? EXIT_ANSWERED : EXIT_TROUBLE;
+}
+
+/* inetd "wait" (or systemd-socket-activate --inetd without -a) hands over
+ * the listening socket: nobody to answer there. */
+static int
+refuse_listening(int fd)
+{
+	if (!is_listening(fd))
+		return 0;
+	log_msg(LOGLVL_ERROR,
+		"fd %d is a listening socket, not a connection: run from "
+		"inetd with nowait (xinetd: wait = no)",
+		fd);
+	return 1;
+}
+
+static const enum runtime_kind mode_runtime[] = {
+	[MODE_ONCE] = RUNTIME_ONCE,
+	[MODE_SERVER] = RUNTIME_SERVER,
+	[MODE_ACTIVATED_SERVER] = RUNTIME_SERVER,
+	[MODE_ACTIVATED_ONE] = RUNTIME_ONE_SHOT,
+	[MODE_INETD] = RUNTIME_ONE_SHOT,
+};
+
+/* Every mode on one runtime, built here and torn down here. */
+static int
+run(const struct options *o, const struct sd *sd, unsigned long nofile)
+{
+	enum mode m = choose_mode(o, sd->nfds);
+	int in = m == MODE_INETD ? STDIN_FILENO : SD_LISTEN_FDS_START;
+	struct runtime rt;
+	int status;
+
+	if (mode_runtime[m] == RUNTIME_ONE_SHOT && refuse_listening(in))
+		return EXIT_TROUBLE;
+	if (runtime_init(&rt, o, nofile, mode_runtime[m]) == -1)
+		return EXIT_TROUBLE;
+	switch (m) {
+	case MODE_ONCE:
+		status = run_once(&rt);
+		break;
+	case MODE_ACTIVATED_SERVER:
+		status = server_run(&rt, SD_LISTEN_FDS_START, sd->nfds, sd);
+		break;
+	case MODE_ACTIVATED_ONE:
+		status = serve_one(&rt, in, in);
+		break;
+	case MODE_INETD:
+		status = serve_one(&rt, STDIN_FILENO, STDOUT_FILENO);
+		break;
+	default:
+		status = server_run(&rt, -1, 0, sd);
+		break;
+	}
+	runtime_close(&rt);
+	log_retry();
+	return status;
+}
+
+/* The value named may hold any byte: a terminal must not take it for an
+ * escape sequence. */
+static void
+usage_error(const char *err)
+{
+	char clean[ERR_MAX * 4];
+
+	if (log_is_stderr()) {
+		log_clean(clean, sizeof(clean), err, strlen(err));
+		fprintf(stderr, "health-checker: %s\n", clean);
+	} else {
+		log_msg(LOGLVL_ERROR, "%s", err);
+	}
+}
+
+/* The command line into o: -1 to run, else the exit status, the help, the
+ * version or the usage error said. */
+static int
+parse(struct options *o, int argc, char **argv)
+{
+	char err[ERR_MAX];
+
+	switch (options_parse(o, argc, argv, err, sizeof(err))) {
+	case OPTIONS_HELP:
+		options_help(stdout);
+		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
+	case OPTIONS_VERSION:
+		printf("health-checker %s\n", VERSION);
+		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
+	case OPTIONS_USAGE:
+		usage_error(err);
+		return EXIT_USAGE;
+	case OPTIONS_RUN:
+		break;
+	}
+	return -1;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct options o;
-	char err[512];
-	char *notify_socket;
-	unsigned long nofile;
-	int nfds, status;
+	struct sd sd;
+	int status;
 
 	log_open();
-	nfds = take_listen_fds();
-	/* Ours alone: a script that saw it could tell systemd anything. */
-	notify_socket = getenv("NOTIFY_SOCKET");
-	if (notify_socket != NULL)
-		notify_socket = strdup(notify_socket);
-	unsetenv("NOTIFY_SOCKET");
+	sd_take(&sd);
 	fill_std_fds();
 	signal(SIGPIPE, SIG_IGN);
 	/* A supervisor's SIG_IGN would make the kernel reap our scripts
 	 * before we could read their exit status. */
 	signal(SIGCHLD, SIG_DFL);
-
-	switch (options_parse(&o, argc, argv, err, sizeof(err))) {
-	case OPTIONS_HELP:
-		options_help(stdout);
-		options_free(&o);
-		free(notify_socket);
-		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
-	case OPTIONS_VERSION:
-		printf("health-checker %s\n", VERSION);
-		options_free(&o);
-		free(notify_socket);
-		return fflush(stdout) == EOF ? EXIT_TROUBLE : 0;
-	case OPTIONS_USAGE:
-		if (log_is_stderr()) {
-			/* The value named may hold any byte: a terminal
-			 * must not take it for an escape sequence. */
-			char clean[sizeof(err) * 4];
-
-			log_clean(clean, sizeof(clean), err, strlen(err));
-			fprintf(stderr, "health-checker: %s\n", clean);
-		} else
-			log_msg(LOGLVL_ERROR, "%s", err);
-		options_free(&o);
-		free(notify_socket);
-		return EXIT_USAGE;
-	case OPTIONS_RUN:
-		break;
-	}
-	log_set_level(o.log_level);
-	nofile = raise_fd_limit();
-
-	switch (choose_mode(&o, nfds)) {
-	case MODE_ONCE:
-		status = run_once(&o, nofile);
-		break;
-	case MODE_ACTIVATED_SERVER:
-		status = server_run(&o, LISTEN_FDS_START, nfds, notify_socket,
-				    nofile);
-		break;
-	case MODE_ACTIVATED_ONE:
-		status = serve_one(&o, LISTEN_FDS_START, LISTEN_FDS_START,
-				   nofile);
-		break;
-	case MODE_INETD:
-		status = serve_one(&o, STDIN_FILENO, STDOUT_FILENO, nofile);
-		break;
-	default:
-		status = server_run(&o, -1, 0, notify_socket, nofile);
-		break;
+	status = parse(&o, argc, argv);
+	if (status == -1) {
+		log_set_level(o.log_level);
+		status = run(&o, &sd, raise_fd_limit());
 	}
 	options_free(&o);
-	free(notify_socket);
+	sd_close(&sd);
 	return status;
 }

@@ -32,9 +32,7 @@ reap_one(struct reaper *rp, struct corpse *c)
 		return !spawn_reap_group(c->pid);
 	/* Whatever its group still holds goes too, while the zombie keeps the
 	 * group id from being reused. */
-	kill(-c->pid, SIGKILL);
-	while ((r = waitpid(c->pid, NULL, WNOHANG)) == -1 && errno == EINTR)
-		;
+	r = spawn_kill_reap(c->pid, NULL);
 	if (r == 0)
 		return 0;
 	/* As PID 1 the killed group's orphans are ours: they keep its id

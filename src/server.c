@@ -9,12 +9,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "flight.h"
 #include "log.h"
-#include "reap.h"
+#include "runtime.h"
+#include "sd.h"
 #include "serve.h"
 #include "server.h"
 
@@ -51,11 +50,7 @@ struct listener {
 
 struct server {
 	const struct options *o;
-	struct loop loop;
-	struct reaper reaper;
-	struct check_env env;
-	struct flight fl;
-	struct change change;
+	struct runtime *rt;
 	struct listener *ls;
 	int nls;
 	int accepting; /* listeners are in the loop */
@@ -69,7 +64,7 @@ struct server {
 	struct timer resume;
 	struct timer room; /* the oldest headless connection's grace ends */
 	struct timer log_retry;
-	const char *notify_socket;
+	const struct sd *sd;
 };
 
 static void
@@ -83,9 +78,9 @@ set_accepting(struct server *s, int on)
 		return;
 	for (i = 0; i < s->nls; i++) {
 		if (on)
-			loop_add(&s->loop, &s->ls[i].w, LOOP_IN);
+			loop_add(&s->rt->loop, &s->ls[i].w, LOOP_IN);
 		else
-			loop_del(&s->loop, &s->ls[i].w);
+			loop_del(&s->rt->loop, &s->ls[i].w);
 	}
 	s->accepting = on;
 }
@@ -193,7 +188,7 @@ make_room(struct server *s)
 	if (s->active < s->table_cap)
 		return 1;
 	if (s->oldest != NULL)
-		timer_arm(&s->loop, &s->room,
+		timer_arm(&s->rt->loop, &s->room,
 			  s->oldest->since + EVICT_GRACE_MS);
 	return 0;
 }
@@ -239,7 +234,7 @@ on_accept(struct watch *w, unsigned events)
 			log_msg(LOGLVL_ERROR, "accept: %s", strerror(errno));
 			s->paused = 1;
 			set_accepting(s, 0);
-			timer_arm(&s->loop, &s->resume,
+			timer_arm(&s->rt->loop, &s->resume,
 				  loop_now() + ACCEPT_PAUSE_MS);
 			return;
 		}
@@ -251,8 +246,8 @@ on_accept(struct watch *w, unsigned events)
 		sl->srv = s;
 		sl->fd = fd;
 		sl->since = loop_now();
-		sl->conn = serve_start(&s->loop, &s->fl, s->o, fd, fd, &peer,
-				       &hooks, sl);
+		sl->conn = serve_start(&s->rt->loop, &s->rt->fl, s->o, fd, fd,
+				       &peer, &hooks, sl);
 		if (sl->conn == NULL) {
 			close(fd);
 			free(sl);
@@ -268,38 +263,6 @@ on_accept(struct watch *w, unsigned events)
 	}
 }
 
-/* sd_notify(3) without libsystemd: one datagram to NOTIFY_SOCKET ('@' is
- * the abstract namespace). */
-static void
-notify(const char *path, const char *msg)
-{
-	struct sockaddr_un sun;
-	size_t len;
-	socklen_t salen;
-	int fd;
-
-	if (path == NULL || (path[0] != '/' && path[0] != '@'))
-		return;
-	len = strlen(path);
-	if (len >= sizeof(sun.sun_path))
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, len);
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return;
-	/* systemd's queue full must not stall the loop. */
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
-		   (const struct sockaddr *)&sun, salen) == -1)
-		log_msg(LOGLVL_WARN, "NOTIFY_SOCKET %s: %s", path,
-			strerror(errno));
-	close(fd);
-}
-
 static void
 stop(struct server *s, int sig)
 {
@@ -308,11 +271,11 @@ stop(struct server *s, int sig)
 
 	log_msg(LOGLVL_INFO, "signal %d: stopping, %d request%s in progress",
 		sig, s->active, s->active == 1 ? "" : "s");
-	notify(s->notify_socket, "STOPPING=1"); /* shutdown begins now */
+	sd_notify(s->sd, "STOPPING=1"); /* shutdown begins now */
 	set_accepting(s, 0);
 	s->stopping = 1;
 	/* The queue is not left for one deadline after another. */
-	flight_stopping(&s->fl);
+	flight_stopping(&s->rt->fl);
 	for (i = 0; i < s->nls; i++) {
 		close(s->ls[i].w.fd);
 		s->ls[i].w.fd = -1;
@@ -459,7 +422,7 @@ fit_budget(struct server *s)
 	if (table < 1)
 		table = 1;
 	s->table_cap = (int)table;
-	flight_set_max_runs(&s->fl, (int)runs);
+	flight_set_max_runs(&s->rt->fl, (int)runs);
 	if (runs == 0)
 		log_msg(LOGLVL_ERROR,
 			"the descriptor limit (%llu) cannot hold one run of "
@@ -511,7 +474,7 @@ setup(struct server *s, int first_fd, int nfds)
 	}
 	s->sigw.fn = on_signal;
 	s->sigw.ctx = s;
-	if (loop_add_signals(&s->loop, &s->sigw) == -1)
+	if (loop_add_signals(&s->rt->loop, &s->sigw) == -1)
 		return -1;
 	fit_budget(s);
 	s->resume.fn = resume_accepting;
@@ -529,48 +492,49 @@ on_log_retry(struct timer *t)
 	log_retry();
 }
 
+/* Until stopped and every request in progress has its answer: the exit
+ * status. */
+static int
+run_loop(struct server *s)
+{
+	struct loop *loop = &s->rt->loop;
+
+	while (!(s->stopping && s->active == 0)) {
+		if (loop_run_once(loop) == -1) {
+			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
+			return 1;
+		}
+		/* Lines a stalled log reader left: tried again later, not
+		 * waited for. */
+		if (!s->log_retry.armed && log_retry())
+			timer_arm(loop, &s->log_retry,
+				  loop_now() + LOG_RETRY_MS);
+	}
+	return 0;
+}
+
 int
-server_run(const struct options *o, int first_fd, int nfds,
-	   const char *notify_socket, unsigned long script_nofile)
+server_run(struct runtime *rt, int first_fd, int nfds, const struct sd *sd)
 {
 	struct server s;
 	int i, status = 0;
 
 	memset(&s, 0, sizeof(s));
-	s.o = o;
-	s.notify_socket = notify_socket;
+	s.o = rt->o;
+	s.rt = rt;
+	s.sd = sd;
 	s.sigw.fd = -1;
-	if (loop_init(&s.loop) == -1) {
-		log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
-		return 1;
-	}
-	reaper_init(&s.reaper, &s.loop);
-	s.env.loop = &s.loop;
-	s.env.reaper = &s.reaper;
-	s.env.nofile = script_nofile;
 	s.log_retry.fn = on_log_retry;
-	flight_init(&s.fl, &s.env, o);
-	change_open(&s.change, o, 0);
-	s.fl.change = &s.change;
 	if (setup(&s, first_fd, nfds) == -1) {
 		if (errno != 0 && s.sigw.fd == -1)
 			log_msg(LOGLVL_ERROR, "server setup: %s",
 				strerror(errno));
 		status = 1;
 	} else {
-		notify(notify_socket, "READY=1");
+		sd_notify(sd, "READY=1");
 	}
-	while (status == 0 && !(s.stopping && s.active == 0)) {
-		if (loop_run_once(&s.loop) == -1) {
-			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
-			status = 1;
-		}
-		/* Lines a stalled log reader left: tried again later, not
-		 * waited for. */
-		if (!s.log_retry.armed && log_retry())
-			timer_arm(&s.loop, &s.log_retry,
-				  loop_now() + LOG_RETRY_MS);
-	}
+	if (status == 0)
+		status = run_loop(&s);
 	while (s.slots != NULL) {
 		struct slot *sl = s.slots;
 
@@ -584,15 +548,10 @@ server_run(const struct options *o, int first_fd, int nfds,
 	if (s.sigw.fd != -1)
 		close(s.sigw.fd);
 	free(s.ls);
-	flight_close(&s.fl);
-	change_close(&s.change);
-	reaper_close(&s.reaper);
-	timer_cancel(&s.loop, &s.log_retry);
-	timer_cancel(&s.loop, &s.room);
-	timer_cancel(&s.loop, &s.resume);
-	loop_close(&s.loop);
+	timer_cancel(&rt->loop, &s.log_retry);
+	timer_cancel(&rt->loop, &s.room);
+	timer_cancel(&rt->loop, &s.resume);
 	if (status == 0)
 		log_msg(LOGLVL_INFO, "stopped");
-	log_retry();
 	return status;
 }

@@ -5,13 +5,13 @@
 #ifndef SERVER_H
 #define SERVER_H
 
-#include "options.h"
+struct runtime;
+struct sd;
 
 /* Listens on the nfds listening sockets from first_fd (systemd Accept=no),
- * or on o->listener when nfds is 0.  notify_socket (NULL: none) hears
- * READY=1 once listening and STOPPING=1 at shutdown.  Scripts get the
- * descriptor limit script_nofile (0: ours).  Returns the exit status. */
-int server_run(const struct options *o, int first_fd, int nfds,
-	       const char *notify_socket, unsigned long script_nofile);
+ * or on rt->o->listener when nfds is 0, and runs on rt (a RUNTIME_SERVER),
+ * which the caller closes after.  sd's notify socket hears READY=1 once
+ * listening and STOPPING=1 at shutdown.  Returns the exit status. */
+int server_run(struct runtime *rt, int first_fd, int nfds, const struct sd *sd);
 
 #endif

@@ -1,6 +1,6 @@
-/* spawn: start a script in its own process group, stdin /dev/null, stdout and
- * stderr on one pipe, no other descriptor inherited, default signals, killed
- * when we die; kill the whole group; reap without ever blocking. */
+/* spawn: the only place that forks: a script or a function in a session of
+ * its own, default signals, no descriptor of ours inherited, killed when we
+ * die and answering on a pipe; kill the whole group; reap, never blocking. */
 #ifndef SPAWN_H
 #define SPAWN_H
 
@@ -10,8 +10,10 @@
 struct child {
 	pid_t pid;
 	int pidfd; /* readable once the child has exited; -1: no pidfd here */
-	int outfd; /* read end of its stdout+stderr, non-blocking */
-	int errfd; /* holds an errno when the program could not be executed */
+	int outfd; /* read end of its stdout+stderr (a function's pipe),
+		    * non-blocking */
+	int errfd; /* holds an errno when the program could not be executed;
+		    * -1 for a function */
 };
 
 /* Forks and executes argv[0] (looked up in PATH, then in the checks
@@ -21,6 +23,11 @@ struct child {
  * waits for the child: an exec stuck on a hung file system stalls it, not
  * us. */
 int spawn_start(char *const argv[], unsigned long nofile, struct child *c);
+/* Forks a child that runs fn(arg, fd) and exits 0: fd is the blocking
+ * write end of c->outfd, fds 0-2 are /dev/null, nothing else of ours is
+ * open (a client's connection, the listeners, the lock file), and it is
+ * set up as a script is.  No pidfd.  0, or an errno value. */
+int spawn_call(void (*fn)(void *arg, int fd), void *arg, struct child *c);
 /* Non-zero once the child has exited (not reaped yet). */
 int spawn_exited(const struct child *c);
 /* SIGKILL to the child's whole process group. */
@@ -33,10 +40,9 @@ int spawn_exec_error(const struct child *c);
  * uninterruptible sleep outlives SIGKILL for a while): the caller hands its
  * pid to a reaper.  outfd stays open for the caller to drain and close. */
 int spawn_reap(struct child *c, int *status);
-/* In a forked child: closes every descriptor from 3 up but keep (-1: none),
- * at once.  A copy held in a child would keep a client's connection open
- * after we close it, and keep its epoll registration alive. */
-void spawn_close_fds(int keep);
+/* SIGKILL to the group of a child of ours (or to it alone before it has
+ * one), then reaps it if it has exited: waitpid's result, never waiting. */
+pid_t spawn_kill_reap(pid_t pid, int *status);
 /* As PID 1 (a container's entrypoint) a script's orphans are our children:
  * reaps those of group pgid that have exited; 1 while some are left. */
 int spawn_reap_group(pid_t pgid);
