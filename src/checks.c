@@ -84,7 +84,6 @@ run_done(struct timer *t)
 	size_t i;
 
 	v.ok = 1;
-	v.ours = 0;
 	v.n = run->o->nchecks;
 	v.results = run->results;
 	v.finished_ns = run->finished_ns;

@@ -273,10 +273,9 @@ kind_connect_start(struct connector *c,
 	int err;
 
 	c->connected = connected;
-	/* A unix socket's address says so; tcp and http name a host or an
-	 * IP address. */
-	c->local = s->host == NULL && s->naddrs > 0 &&
-		   s->addrs[0].ss.ss_family == AF_UNIX;
+	/* A unix socket's one address says so; tcp and http name a host or
+	 * an IP address. */
+	c->local = s->host == NULL && s->addrs[0].ss.ss_family == AF_UNIX;
 	if (s->host == NULL) {
 		connect_all(c, s->addrs, s->naddrs);
 		return;

@@ -31,8 +31,8 @@ enum probe_status {
 	PROBE_SHORT,
 };
 
-/* The part of a check that the run and its kind share: a kind's own state
- * begins with it, and the run allocates kind->size bytes of it. */
+/* The part of a check that the run and its kind share.  A kind's own state
+ * begins with it; the run allocates that state (size bytes, zeroed). */
 struct probe {
 	const struct check_spec *spec;
 	const struct check_env *env;
