@@ -35,13 +35,15 @@ SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
 	src/runtime.c src/sd.c \
 	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c \
 	src/runfile.c \
-	src/change.c src/maint.c
+	src/change.c src/maint.c \
+	src/probe.c src/kind_connect.c src/kind_http.c src/kind_script.c
 HDR = src/options.h src/words.h src/log.h src/loop.h src/http.h \
 	src/checks.h src/spawn.h src/reap.h src/lookup.h src/serve.h \
 	src/runtime.h src/sd.h \
 	src/server.h src/flight.h src/statefile.h src/report.h src/change.h \
 	src/runfile.h \
-	src/maint.h
+	src/maint.h \
+	src/probe.h src/kind_connect.h src/kind_http.h src/kind_script.h
 
 all: health-checker
 

@@ -6,11 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loop.h"
 #include "options.h"
-#include "reap.h"
+#include "probe.h"
 
-#define CHECK_REASON_MAX 96
+#define CHECK_REASON_MAX PROBE_REASON_MAX
 #define CHECK_OUTPUT_NOTE 252
 
 /* Plain data: the singleflight state file holds an array of these. */
@@ -37,13 +36,6 @@ struct verdict {
 	size_t n;
 	const struct check_result *results; /* one per options check */
 	int64_t finished_ns; /* CLOCK_MONOTONIC, when the last check ended */
-};
-
-/* What runs need from the process around them. */
-struct check_env {
-	struct loop *loop;
-	struct reaper *reaper; /* takes children that outlive their run */
-	unsigned long nofile;  /* the descriptor limit scripts get; 0: ours */
 };
 
 struct check_run;
