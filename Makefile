@@ -30,11 +30,11 @@ HC_HARDEN = $(HC_FORTIFY) -fstack-protector-strong -fPIE
 HC_CFLAGS = $(HC_WARN) $(HC_HARDEN)
 HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 
-SRC = src/main.c src/options.c src/targets.c src/words.c src/log.c src/loop.c \
+SRC = src/main.c src/options.c src/targets.c src/arena.c src/words.c src/log.c src/loop.c \
 	src/http.c src/checks.c src/spawn.c src/reap.c src/lookup.c \
 	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c \
 	src/change.c src/maint.c
-HDR = src/options.h src/targets.h src/words.h src/log.h src/loop.h src/http.h \
+HDR = src/options.h src/targets.h src/arena.h src/words.h src/log.h src/loop.h src/http.h \
 	src/checks.h src/spawn.h src/reap.h src/lookup.h src/serve.h \
 	src/server.h src/flight.h src/statefile.h src/report.h src/change.h \
 	src/maint.h

@@ -49,8 +49,8 @@ struct opt {
 	enum opt_section section; /* of --help */
 	size_t field;             /* offsetof(struct options, ...) */
 	/* OPT_CHECK: fills a new check */
-	int (*check)(struct check_spec *c, const char *arg, char *err,
-		     size_t errlen);
+	int (*check)(struct arena *a, struct check_spec *c, const char *arg,
+		     char *err, size_t errlen);
 	int min, max; /* OPT_COUNT */
 	int zero;     /* OPT_SECONDS: 0 is allowed (it turns a thing off) */
 	const struct choice *choices;
@@ -294,18 +294,25 @@ static enum options_result
 add_check(struct options *o, const struct opt *r, const char *arg, char *err,
 	  size_t errlen)
 {
-	struct check_spec *c;
+	size_t n = o->nchecks;
+	struct check_spec *c = o->checks;
 
-	c = realloc(o->checks, (o->nchecks + 1) * sizeof(*c));
-	if (c == NULL) {
-		snprintf(err, errlen, "--%s \"%s\": out of memory", r->name,
-			 arg);
-		return OPTIONS_USAGE;
+	/* Room for 4, then twice as many each time it is full: the arena
+	 * cannot grow an array in place. */
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		c = arena_alloc(&o->arena, (n == 0 ? 4 : 2 * n) * sizeof(*c));
+		if (c == NULL) {
+			snprintf(err, errlen, "--%s \"%s\": out of memory",
+				 r->name, arg);
+			return OPTIONS_USAGE;
+		}
+		if (n > 0)
+			memcpy(c, o->checks, n * sizeof(*c));
+		o->checks = c;
 	}
-	o->checks = c;
-	c = &c[o->nchecks++];
-	memset(c, 0, sizeof(*c));
-	return r->check(c, arg, err, errlen) == 0 ? OPTIONS_RUN : OPTIONS_USAGE;
+	c = &o->checks[o->nchecks++];
+	return r->check(&o->arena, c, arg, err, errlen) == 0 ? OPTIONS_RUN
+							     : OPTIONS_USAGE;
 }
 
 static enum options_result
@@ -314,8 +321,7 @@ set_listener(struct options *o, const char *arg, char *err, size_t errlen)
 	if (targets_listener(&o->listener, &o->listener_dual, arg, err,
 			     errlen) == -1)
 		return OPTIONS_USAGE;
-	free(o->listener_text);
-	o->listener_text = strdup(arg);
+	o->listener_text = arena_strdup(&o->arena, arg);
 	o->listener_given = 1;
 	return OPTIONS_RUN;
 }
@@ -339,6 +345,7 @@ set_defaults(struct options *o)
 	o->listener.len = sizeof(*sin);
 	/* [::]:5000, 0.0.0.0:5000 where IPv6 is off. */
 	o->listener_dual = 1;
+	arena_init(&o->arena);
 }
 
 static int
@@ -353,12 +360,11 @@ set_count(const char *arg, const struct opt *r, int *out)
 }
 
 static int
-set_path(const char *arg, char **out)
+set_path(struct arena *a, const char *arg, char **out)
 {
 	if (arg[0] == '\0')
 		return -1;
-	free(*out);
-	*out = strdup(arg);
+	*out = arena_strdup(a, arg);
 	return 0;
 }
 
@@ -398,7 +404,7 @@ apply(const struct opt *r, struct options *o, const char *arg, char *err,
 		rc = parse_bool(arg, field);
 		break;
 	case OPT_PATH:
-		rc = set_path(arg, field);
+		rc = set_path(&o->arena, arg, field);
 		break;
 	case OPT_CHOICE:
 		rc = set_choice(arg, r->choices, field);
@@ -522,23 +528,6 @@ options_max_check_ms(const struct options *o)
 void
 options_free(struct options *o)
 {
-	size_t i;
-
-	for (i = 0; i < o->nchecks; i++) {
-		struct check_spec *c = &o->checks[i];
-
-		if (c->type == CHECK_SCRIPT) {
-			free(c->argv);
-		} else {
-			free(c->target);
-			free(c->addrs);
-			free(c->host);
-			free(c->request);
-		}
-	}
-	free(o->checks);
-	free(o->listener_text);
-	free(o->lock_file);
-	free(o->maintenance_file);
+	arena_free(&o->arena);
 	memset(o, 0, sizeof(*o));
 }

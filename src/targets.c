@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,28 +30,6 @@ nomem(char *err, size_t errlen, const char *opt, const char *arg)
 {
 	usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
 	return -1;
-}
-
-static char *strprintf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-/* A string of its own, formatted; NULL when out of memory. */
-static char *
-strprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (len < 0 || (s = malloc((size_t)len + 1)) == NULL)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)len + 1, fmt, ap);
-	va_end(ap);
-	return s;
 }
 
 /* 1 to 65535 as digits alone (leading zeros too), 0 included; else -1. */
@@ -153,20 +131,22 @@ host_name(const char *host)
  * within its own deadline (a moved address is followed, a resolver that
  * hangs fails that check, never the start).  bracketed: IPv6 only. */
 static int
-set_target_host(struct check_spec *c, const char *opt, const char *arg,
-		const char *host, const char *port, int bracketed, char *err,
-		size_t errlen)
+set_target_host(struct arena *a, struct check_spec *c,
+		const struct hostport *hp, const char *opt, const char *arg,
+		char *err, size_t errlen)
 {
-	struct sockaddr_any a;
+	const char *host = hp->host, *port = hp->port;
+	int bracketed = hp->bracketed;
+	struct sockaddr_any addr;
 
-	memset(&a, 0, sizeof(a));
+	memset(&addr, 0, sizeof(addr));
 	snprintf(c->port, sizeof(c->port), "%s", port);
-	if ((!bracketed && ipv4_address(host, port, &a) == 0) ||
-	    numeric_address(host, port, bracketed, &a) == 0) {
-		c->addrs = malloc(sizeof(*c->addrs));
+	if ((!bracketed && ipv4_address(host, port, &addr) == 0) ||
+	    numeric_address(host, port, bracketed, &addr) == 0) {
+		c->addrs = arena_alloc(a, sizeof(*c->addrs));
 		if (c->addrs == NULL)
 			return nomem(err, errlen, opt, arg);
-		c->addrs[0] = a;
+		c->addrs[0] = addr;
 		c->naddrs = 1;
 		return 0;
 	}
@@ -175,14 +155,15 @@ set_target_host(struct check_spec *c, const char *opt, const char *arg,
 		      host, bracketed ? "an IPv6 address" : "a host name");
 		return -1;
 	}
-	c->host = strdup(host);
+	c->host = arena_strdup(a, host);
 	if (c->host == NULL)
 		return nomem(err, errlen, opt, arg);
 	return 0;
 }
 
 int
-targets_port(struct check_spec *c, const char *arg, char *err, size_t errlen)
+targets_port(struct arena *a, struct check_spec *c, const char *arg, char *err,
+	     size_t errlen)
 {
 	struct hostport hp;
 	int pnum;
@@ -206,16 +187,29 @@ targets_port(struct check_spec *c, const char *arg, char *err, size_t errlen)
 		return -1;
 	}
 	c->type = CHECK_TCP;
-	c->target =
-		strprintf(hp.bracketed ? "[%s]:%d" : "%s:%d", hp.host, pnum);
+	c->target = arena_printf(a, hp.bracketed ? "[%s]:%d" : "%s:%d", hp.host,
+				 pnum);
 	if (c->target == NULL)
 		return nomem(err, errlen, "--port", arg);
-	return set_target_host(c, "--port", arg, hp.host, hp.port, hp.bracketed,
-			       err, errlen);
+	return set_target_host(a, c, &hp, "--port", arg, err, errlen);
+}
+
+/* words_split's vector, copied into the arena with its words. */
+static char **
+arena_words(struct arena *a, char **argv, size_t argc)
+{
+	char **v = arena_alloc(a, (argc + 1) * sizeof(*v));
+	size_t i;
+
+	for (i = 0; v != NULL && i < argc; i++)
+		if ((v[i] = arena_strdup(a, argv[i])) == NULL)
+			return NULL;
+	return v;
 }
 
 int
-targets_script(struct check_spec *c, const char *arg, char *err, size_t errlen)
+targets_script(struct arena *a, struct check_spec *c, const char *arg,
+	       char *err, size_t errlen)
 {
 	char **argv;
 	size_t argc;
@@ -226,14 +220,17 @@ targets_script(struct check_spec *c, const char *arg, char *err, size_t errlen)
 		return -1;
 	}
 	c->type = CHECK_SCRIPT;
-	c->argv = argv;
-	c->target = argv[0];
+	c->argv = arena_words(a, argv, argc);
+	free(argv);
+	if (c->argv == NULL)
+		return nomem(err, errlen, "--script", arg);
+	c->target = c->argv[0];
 	return 0;
 }
 
 int
-targets_listener(struct sockaddr_any *a, int *dual, const char *arg, char *err,
-		 size_t errlen)
+targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
+		 char *err, size_t errlen)
 {
 	struct hostport hp;
 	struct addrinfo hints, *res;
@@ -265,8 +262,8 @@ targets_listener(struct sockaddr_any *a, int *dual, const char *arg, char *err,
 		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
-	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
-	a->len = res->ai_addrlen;
+	memcpy(&addr->ss, res->ai_addr, res->ai_addrlen);
+	addr->len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 }
@@ -305,23 +302,26 @@ http_authority(const char *rest, const char *path, struct hostport *hp,
  * included (RFC 9110 7.2), and whose target keeps the query but not the
  * fragment, which stays with the client (RFC 9110 4.2.4). */
 static int
-http_strings(struct check_spec *c, const struct hostport *hp, const char *rest,
-	     const char *path)
+http_strings(struct arena *a, struct check_spec *c, const struct hostport *hp,
+	     const char *rest, const char *path)
 {
 	const char *slash = *path == '/' ? "" : "/";
 
-	c->target = strprintf(
+	c->target = arena_printf(
+		a,
 		hp->bracketed ? "http://[%s]:%s%s%.*s" : "http://%s:%s%s%.*s",
 		hp->host, hp->port, slash, (int)strcspn(path, "?#"), path);
-	c->request = strprintf(REQUEST_FMT, slash, (int)strcspn(path, "#"),
-			       path, (int)(path - rest), rest);
+	c->request =
+		arena_printf(a, REQUEST_FMT, slash, (int)strcspn(path, "#"),
+			     path, (int)(path - rest), rest);
 	return c->target != NULL && c->request != NULL ? 0 : -1;
 }
 
 /* http://HOST[:PORT][/PATH]: HOST a name (looked up by every run), IPv4 or
  * [IPv6]. */
 int
-targets_http(struct check_spec *c, const char *arg, char *err, size_t errlen)
+targets_http(struct arena *a, struct check_spec *c, const char *arg, char *err,
+	     size_t errlen)
 {
 	struct hostport hp;
 	char portbuf[8];
@@ -347,15 +347,15 @@ targets_http(struct check_spec *c, const char *arg, char *err, size_t errlen)
 		return -1;
 	}
 	c->type = CHECK_HTTP;
-	if (http_strings(c, &hp, rest, path) == -1)
+	if (http_strings(a, c, &hp, rest, path) == -1)
 		return nomem(err, errlen, "--http", arg);
-	return set_target_host(c, "--http", arg, hp.host, hp.port, hp.bracketed,
-			       err, errlen);
+	return set_target_host(a, c, &hp, "--http", arg, err, errlen);
 }
 
 /* A socket path, or @NAME in the abstract namespace. */
 int
-targets_unix(struct check_spec *c, const char *arg, char *err, size_t errlen)
+targets_unix(struct arena *a, struct check_spec *c, const char *arg, char *err,
+	     size_t errlen)
 {
 	struct sockaddr_un *sun;
 	size_t len = strlen(arg);
@@ -369,8 +369,8 @@ targets_unix(struct check_spec *c, const char *arg, char *err, size_t errlen)
 		return -1;
 	}
 	c->type = CHECK_UNIX;
-	c->addrs = calloc(1, sizeof(*c->addrs));
-	c->target = strdup(arg);
+	c->addrs = arena_alloc(a, sizeof(*c->addrs));
+	c->target = arena_strdup(a, arg);
 	if (c->addrs == NULL || c->target == NULL)
 		return nomem(err, errlen, "--unix", arg);
 	sun = (struct sockaddr_un *)&c->addrs[0].ss;
