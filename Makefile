@@ -30,14 +30,15 @@ HC_HARDEN = $(HC_FORTIFY) -fstack-protector-strong -fPIE
 HC_CFLAGS = $(HC_WARN) $(HC_HARDEN)
 HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 
-SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
-	src/http.c src/checks.c src/spawn.c src/reap.c src/lookup.c \
-	src/runtime.c src/sd.c \
+SRC = src/main.c src/options.c src/targets.c src/arena.c src/words.c \
+	src/log.c src/loop.c src/http.c src/checks.c src/spawn.c src/reap.c \
+	src/lookup.c src/runtime.c src/sd.c \
 	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c \
 	src/runfile.c \
 	src/change.c src/maint.c \
 	src/probe.c src/kind_connect.c src/kind_http.c src/kind_script.c
-HDR = src/options.h src/words.h src/log.h src/loop.h src/http.h \
+HDR = src/options.h src/targets.h src/arena.h src/words.h src/log.h \
+	src/loop.h src/http.h \
 	src/checks.h src/spawn.h src/reap.h src/lookup.h src/serve.h \
 	src/runtime.h src/sd.h \
 	src/server.h src/flight.h src/statefile.h src/report.h src/change.h \

@@ -1,152 +1,213 @@
-#include <arpa/inet.h>
-#include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "options.h"
-#include "words.h"
+#include "targets.h"
 
 #define MAX_SECONDS 3600
 #define MAX_CONNECTIONS_LIMIT 10000
+#define STR(x) STR_(x)
+#define STR_(x) #x
 
-enum {
-	OPT_PORT = 256,
-	OPT_SCRIPT,
-	OPT_SCRIPT_TIMEOUT,
-	OPT_PORT_TIMEOUT,
-	OPT_REQUEST_TIMEOUT,
-	OPT_LISTENER,
-	OPT_SINGLEFLIGHT,
-	OPT_LOG_LEVEL,
-	OPT_INETD,
-	OPT_ONCE,
-	OPT_LOCK_FILE,
-	OPT_MAX_CONNECTIONS,
-	OPT_VERSION,
-	OPT_HELP,
-	OPT_DETAILS,
-	OPT_MAINTENANCE_FILE,
-	OPT_FAIL_STATUS,
-	OPT_CACHE_TTL,
-	OPT_HTTP,
-	OPT_HTTP_TIMEOUT,
-	OPT_UNIX
+/* How a row's value is taken.  The check kinds and the listener have
+ * parsers of their own (their messages name the shape they expect); every
+ * other kind fails with "invalid --NAME "VALUE": expected EXPECT". */
+enum opt_kind {
+	OPT_CHECK,    /* adds a check: row's check fills it */
+	OPT_LISTENER, /* the listen address */
+	OPT_SECONDS,  /* int milliseconds, more than 0 (0 too if zero) */
+	OPT_COUNT,    /* int, min to max */
+	OPT_BOOL,     /* int 0/1; the value is optional */
+	OPT_PATH,     /* char *, not empty */
+	OPT_CHOICE,   /* int, the value of one of choices */
+	OPT_LEVEL,    /* enum log_level, as log_level_parse takes it */
+	OPT_EXIT      /* a flag that ends parsing with exit when true */
 };
 
-static const struct option longopts[] = {
-	{"port", required_argument, NULL, OPT_PORT},
-	{"script", required_argument, NULL, OPT_SCRIPT},
-	{"script-timeout", required_argument, NULL, OPT_SCRIPT_TIMEOUT},
-	{"port-timeout", required_argument, NULL, OPT_PORT_TIMEOUT},
-	{"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
-	{"listener", required_argument, NULL, OPT_LISTENER},
-	{"singleflight", optional_argument, NULL, OPT_SINGLEFLIGHT},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"inetd", optional_argument, NULL, OPT_INETD},
-	{"once", optional_argument, NULL, OPT_ONCE},
-	{"lock-file", required_argument, NULL, OPT_LOCK_FILE},
-	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-	{"version", optional_argument, NULL, OPT_VERSION},
-	{"help", optional_argument, NULL, OPT_HELP},
-	{"details", optional_argument, NULL, OPT_DETAILS},
-	{"maintenance-file", required_argument, NULL, OPT_MAINTENANCE_FILE},
-	{"fail-status", required_argument, NULL, OPT_FAIL_STATUS},
-	{"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
-	{"http", required_argument, NULL, OPT_HTTP},
-	{"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
-	{"unix", required_argument, NULL, OPT_UNIX},
-	{NULL, 0, NULL, 0},
+enum opt_section {
+	SEC_CHECKS,
+	SEC_DEADLINES,
+	SEC_MODES,
+	SEC_ANSWERS,
+	SEC_OTHER,
+	SEC_FLAGS
 };
 
-static const char help_text[] =
+struct choice {
+	const char *name;
+	int value;
+};
+
+struct opt {
+	const char *name;
+	const char *metavar; /* NULL: a flag */
+	enum opt_kind kind;
+	enum opt_section section; /* of --help */
+	size_t field;             /* offsetof(struct options, ...) */
+	/* OPT_CHECK: fills a new check */
+	int (*check)(struct arena *a, struct check_spec *c, const char *arg,
+		     char *err, size_t errlen);
+	int min, max; /* OPT_COUNT */
+	int zero;     /* OPT_SECONDS: 0 is allowed (it turns a thing off) */
+	const struct choice *choices;
+	enum options_result exit;
+	const char *expect; /* NULL: the kind's */
+	const char *help;   /* lines after the first indented by --help */
+};
+
+static const struct choice fail_statuses[] = {
+	{"504", 504}, {"503", 503}, {"500", 500}, {NULL, 0}};
+
+#define FIELD(f) offsetof(struct options, f)
+
+/* One row per option, in --help's order; the man page and README follow
+ * it (tests/options.bats holds them to it). */
+static const struct opt table[] = {
+	{"port", "PORT|HOST:PORT|[IPv6]:PORT", OPT_CHECK, SEC_CHECKS, 0,
+	 .check = targets_port,
+	 .help = "TCP connect check; bare PORT is 127.0.0.1 (repeatable)"},
+	{"script", "\"CMD ARGS\"", OPT_CHECK, SEC_CHECKS, 0,
+	 .check = targets_script,
+	 .help = "run CMD (PATH lookup, no shell); passes on exit 0\n"
+		 "(repeatable)"},
+	{"http", "http://HOST[:PORT][/PATH]", OPT_CHECK, SEC_CHECKS, 0,
+	 .check = targets_http,
+	 .help = "GET; passes on a 2xx or 3xx status (repeatable)"},
+	{"unix", "PATH|@NAME", OPT_CHECK, SEC_CHECKS, 0, .check = targets_unix,
+	 .help = "passes when a unix stream socket accepts (repeatable)"},
+	{"script-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
+	 FIELD(script_timeout_ms),
+	 .help = "every script's deadline (default 5)"},
+	{"port-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
+	 FIELD(port_timeout_ms),
+	 .help = "every TCP connect's deadline (default 5)"},
+	{"request-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
+	 FIELD(request_timeout_ms),
+	 .help = "deadline to receive the request head (default 5)"},
+	{"http-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
+	 FIELD(http_timeout_ms),
+	 .help = "every --http check's deadline (default 5)"},
+	{"once", NULL, OPT_BOOL, SEC_MODES, FIELD(once),
+	 .help = "run the checks once, print the results, exit 0 if\n"
+		 "healthy, 1 if not; no HTTP"},
+	{"inetd", NULL, OPT_BOOL, SEC_MODES, FIELD(inetd),
+	 .help = "answer one request on stdin/stdout (automatic when\n"
+		 "stdin is a socket)"},
+	{"listener", "ADDR:PORT", OPT_LISTENER, SEC_MODES, FIELD(listener),
+	 .help = "standalone server address (default :5000,\n"
+		 "every address, IPv4 and IPv6)"},
+	{"max-connections", "N", OPT_COUNT, SEC_MODES, FIELD(max_connections),
+	 .min = 1, .max = MAX_CONNECTIONS_LIMIT,
+	 .expect = "1 to " STR(MAX_CONNECTIONS_LIMIT),
+	 .help = "standalone: requests in progress at once (default 64)"},
+	{"details", NULL, OPT_BOOL, SEC_ANSWERS, FIELD(details),
+	 .help = "list every check in the body (JSON with Accept:\n"
+		 "application/json) (default off)"},
+	{"fail-status", "CODE", OPT_CHOICE, SEC_ANSWERS, FIELD(fail_status),
+	 .choices = fail_statuses, .expect = "504, 503 or 500",
+	 .help = "status when unhealthy: 504, 503 or 500 (default 504)"},
+	{"maintenance-file", "PATH", OPT_PATH, SEC_ANSWERS,
+	 FIELD(maintenance_file),
+	 .help = "while PATH exists, answer 503 Maintenance without\n"
+		 "running the checks (default none)"},
+	/* 0 turns the cache off, unlike a deadline. */
+	{"cache-ttl", "SECONDS", OPT_SECONDS, SEC_ANSWERS, FIELD(cache_ttl_ms),
+	 .zero = 1,
+	 .expect = "seconds, 0 or more and at most " STR(MAX_SECONDS),
+	 .help = "serve a result younger than this, across processes\n"
+		 "(default 0: off)"},
+	{"singleflight", NULL, OPT_BOOL, SEC_OTHER, FIELD(singleflight),
+	 .help = "concurrent requests share one run of the checks,\n"
+		 "across processes too (default off)"},
+	{"lock-file", "PATH", OPT_PATH, SEC_OTHER, FIELD(lock_file),
+	 .help = "singleflight state file (default $RUNTIME_DIRECTORY,\n"
+		 "else /run/health-checker/, else a private dir in /tmp)"},
+	{"log-level", "LEVEL", OPT_LEVEL, SEC_OTHER, FIELD(log_level),
+	 .expect = "panic, fatal, error, warning, info or debug",
+	 .help = "panic, fatal, error, warning (warn), info, debug,\n"
+		 "trace (= debug) (default info)"},
+	{"version", NULL, OPT_EXIT, SEC_FLAGS, 0, .exit = OPTIONS_VERSION,
+	 .help = "print the version and exit"},
+	{"help", NULL, OPT_EXIT, SEC_FLAGS, 0, .exit = OPTIONS_HELP,
+	 .help = "print this help and exit"},
+};
+
+#define NOPTS (sizeof(table) / sizeof(table[0]))
+/* getopt_long's value for table[i]: above every short option. */
+#define OPT_VAL 256
+
+static const char *const kind_expect[] = {
+	[OPT_SECONDS] = "seconds, more than 0 and at most " STR(MAX_SECONDS),
+	[OPT_BOOL] = "true or false",
+	[OPT_EXIT] = "true or false",
+	[OPT_PATH] = "a path",
+};
+
+static const struct {
+	const char *title;
+	int column; /* where the help text starts */
+} sections[] = {
+	[SEC_CHECKS] = {"Checks (at least one):", 26},
+	[SEC_DEADLINES] = {"Deadlines (seconds, decimals allowed, at most "
+			   "3600):",
+			   28},
+	[SEC_MODES] = {"Modes:", 26},
+	[SEC_ANSWERS] = {"Answers:", 26},
+	[SEC_OTHER] = {"Other:", 26},
+	[SEC_FLAGS] = {"Flags without a value also take =true or =false "
+		       "(--singleflight=true).",
+		       26},
+};
+
+static const char help_intro[] =
 	"Usage: health-checker [OPTIONS]\n"
 	"\n"
 	"Answers an HTTP request with 200 OK when every check passes and 504\n"
 	"when any fails.  Run from inetd, xinetd or systemd socket "
 	"activation\n"
 	"(one request per process) or as a standalone server.\n"
-	"\n"
-	"Checks (at least one):\n"
-	"  --port PORT|HOST:PORT|[IPv6]:PORT\n"
-	"                          TCP connect check; bare PORT is "
-	"127.0.0.1 (repeatable)\n"
-	"  --script \"CMD ARGS\"     run CMD (PATH lookup, no shell); passes "
-	"on exit 0\n"
-	"                          (repeatable)\n"
-	"  --http http://HOST[:PORT][/PATH]\n"
-	"                          GET; passes on a 2xx or 3xx status "
-	"(repeatable)\n"
-	"  --unix PATH|@NAME       passes when a unix stream socket accepts "
-	"(repeatable)\n"
-	"Deadlines (seconds, decimals allowed, at most 3600):\n"
-	"  --script-timeout SECONDS  every script's deadline (default 5)\n"
-	"  --port-timeout SECONDS    every TCP connect's deadline (default 5)\n"
-	"  --request-timeout SECONDS deadline to receive the request head "
-	"(default 5)\n"
-	"  --http-timeout SECONDS    every --http check's deadline (default "
-	"5)\n"
-	"Modes:\n"
-	"  --once                  run the checks once, print the results, "
-	"exit 0 if\n"
-	"                          healthy, 1 if not; no HTTP\n"
-	"  --inetd                 answer one request on stdin/stdout "
-	"(automatic when\n"
-	"                          stdin is a socket)\n"
-	"  --listener ADDR:PORT    standalone server address (default :5000,\n"
-	"                          every address, IPv4 and IPv6)\n"
-	"  --max-connections N     standalone: requests in progress at once "
-	"(default 64)\n"
-	"Answers:\n"
-	"  --details               list every check in the body (JSON with "
-	"Accept:\n"
-	"                          application/json) (default off)\n"
-	"  --fail-status CODE      status when unhealthy: 504, 503 or 500 "
-	"(default 504)\n"
-	"  --maintenance-file PATH while PATH exists, answer 503 Maintenance "
-	"without\n"
-	"                          running the checks (default none)\n"
-	"  --cache-ttl SECONDS     serve a result younger than this, across "
-	"processes\n"
-	"                          (default 0: off)\n"
-	"Other:\n"
-	"  --singleflight          concurrent requests share one run of the "
-	"checks,\n"
-	"                          across processes too (default off)\n"
-	"  --lock-file PATH        singleflight state file (default "
-	"$RUNTIME_DIRECTORY,\n"
-	"                          else /run/health-checker/, else a private "
-	"dir in /tmp)\n"
-	"  --log-level LEVEL       panic, fatal, error, warning (warn), info, "
-	"debug,\n"
-	"                          trace (= debug) (default info)\n"
-	"Flags without a value also take =true or =false "
-	"(--singleflight=true).\n"
-	"  --version               print the version and exit\n"
-	"  --help                  print this help and exit\n";
+	"\n";
+
+/* "  --NAME METAVAR", then the help at the section's column (on a line of
+ * its own when the name is wider), each further line indented as much. */
+static void
+help_row(FILE *f, const struct opt *r, int column)
+{
+	const char *p;
+	int w;
+
+	w = fprintf(f, "  --%s%s%s", r->name, r->metavar != NULL ? " " : "",
+		    r->metavar != NULL ? r->metavar : "");
+	if (w >= column) {
+		fputc('\n', f);
+		w = 0;
+	}
+	fprintf(f, "%*s", column - w, "");
+	for (p = r->help; *p != '\0'; p++) {
+		fputc(*p, f);
+		if (*p == '\n')
+			fprintf(f, "%*s", column, "");
+	}
+	fputc('\n', f);
+}
 
 void
 options_help(FILE *f)
 {
-	fputs(help_text, f);
-}
+	size_t i;
 
-static void usage(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	fputs(help_intro, f);
+	for (i = 0; i < NOPTS; i++) {
+		const struct opt *r = &table[i];
 
-static void
-usage(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+		if (i == 0 || r->section != table[i - 1].section)
+			fprintf(f, "%s\n", sections[r->section].title);
+		help_row(f, r, sections[r->section].column);
+	}
 }
 
 /* SECONDS: digits with an optional fraction, > 0, <= MAX_SECONDS; strtod
@@ -185,8 +246,7 @@ parse_seconds(const char *s, int *ms, int allow_zero)
 /* A flag's value: none (it is given, so true), or what Go's
  * strconv.ParseBool takes, which the original's command line did. */
 static int
-parse_bool(const char *name, const char *arg, int *out, char *err,
-	   size_t errlen)
+parse_bool(const char *arg, int *out)
 {
 	static const char *const yes[] = {"1",    "t",    "T",
 					  "true", "TRUE", "True"};
@@ -208,8 +268,6 @@ parse_bool(const char *name, const char *arg, int *out, char *err,
 			return 0;
 		}
 	}
-	usage(err, errlen, "invalid %s \"%s\": expected true or false", name,
-	      arg);
 	return -1;
 }
 
@@ -231,380 +289,41 @@ parse_uint(const char *s, long max, long *out)
 	return 0;
 }
 
-/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into host (maybe "") and port;
- * returns -1 when the shape is wrong.  host is a copy in buf. */
-static int
-split_hostport(const char *s, char *buf, size_t buflen, const char **host,
-	       const char **port, int *bracketed)
+/* One more check, filled by the row's kind. */
+static enum options_result
+add_check(struct options *o, const struct opt *r, const char *arg, char *err,
+	  size_t errlen)
 {
-	const char *colon;
-	size_t hlen;
+	size_t n = o->nchecks;
+	struct check_spec *c = o->checks;
 
-	*bracketed = 0;
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-
-		if (end == NULL || end[1] != ':')
-			return -1;
-		hlen = (size_t)(end - s - 1);
-		if (hlen == 0 || hlen >= buflen)
-			return -1;
-		memcpy(buf, s + 1, hlen);
-		colon = end + 1;
-		*bracketed = 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)))
-			return -1;
-		hlen = (size_t)(colon - s);
-		if (hlen >= buflen)
-			return -1;
-		memcpy(buf, s, hlen);
-	}
-	buf[hlen] = '\0';
-	*host = buf;
-	*port = colon + 1;
-	return 0;
-}
-
-static int
-port_number(const char *s)
-{
-	long v;
-
-	if (parse_uint(s, 65535, &v) == -1)
-		return -1;
-	return (int)v;
-}
-
-static int
-add_check(struct options *o, struct check_spec **out)
-{
-	struct check_spec *c;
-
-	c = realloc(o->checks, (o->nchecks + 1) * sizeof(*c));
-	if (c == NULL)
-		return -1;
-	o->checks = c;
-	*out = &c[o->nchecks++];
-	memset(*out, 0, sizeof(**out));
-	return 0;
-}
-
-/* An address is parsed now; a name is only kept, for every run to look up
- * within its own deadline (a moved address is followed, a resolver that
- * hangs fails that check, never the start).  bracketed: IPv6 only. */
-static int
-set_target_host(struct check_spec *c, const char *opt, const char *arg,
-		const char *host, const char *port, int bracketed, char *err,
-		size_t errlen)
-{
-	struct addrinfo hints, *res;
-	int rc;
-
-	snprintf(c->port, sizeof(c->port), "%s", port);
-	/* IPv4, the common case, without getaddrinfo (and the stack and code
-	 * it brings into every one-shot); the forms it takes ("127.1") too. */
-	if (!bracketed) {
-		struct sockaddr_in *sin;
-
-		c->addrs = calloc(1, sizeof(*c->addrs));
-		if (c->addrs == NULL) {
-			usage(err, errlen, "%s \"%s\": out of memory", opt,
-			      arg);
-			return -1;
+	/* Room for 4, then twice as many each time it is full: the arena
+	 * cannot grow an array in place. */
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		c = arena_alloc(&o->arena, (n == 0 ? 4 : 2 * n) * sizeof(*c));
+		if (c == NULL) {
+			snprintf(err, errlen, "--%s \"%s\": out of memory",
+				 r->name, arg);
+			return OPTIONS_USAGE;
 		}
-		sin = (struct sockaddr_in *)&c->addrs[0].ss;
-		if (inet_aton(host, &sin->sin_addr) != 0) {
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons((unsigned short)atoi(port));
-			c->addrs[0].len = sizeof(*sin);
-			c->naddrs = 1;
-			return 0;
-		}
-		free(c->addrs);
-		c->addrs = NULL;
+		if (n > 0)
+			memcpy(c, o->checks, n * sizeof(*c));
+		o->checks = c;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = bracketed ? AF_INET6 : AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc == 0) {
-		c->addrs = calloc(1, sizeof(*c->addrs));
-		if (c->addrs == NULL) {
-			freeaddrinfo(res);
-			usage(err, errlen, "%s \"%s\": out of memory", opt,
-			      arg);
-			return -1;
-		}
-		memcpy(&c->addrs[0].ss, res->ai_addr, res->ai_addrlen);
-		c->addrs[0].len = res->ai_addrlen;
-		c->naddrs = 1;
-		freeaddrinfo(res);
-		return 0;
-	}
-	if (bracketed || strlen(host) > 253 ||
-	    strspn(host,
-		   "abcdefghijklmnopqrstuvwxyz"
-		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != strlen(host)) {
-		usage(err, errlen, "invalid %s \"%s\": %s is not %s", opt, arg,
-		      host, bracketed ? "an IPv6 address" : "a host name");
-		return -1;
-	}
-	c->host = strdup(host);
-	if (c->host == NULL) {
-		usage(err, errlen, "%s \"%s\": out of memory", opt, arg);
-		return -1;
-	}
-	return 0;
+	c = &o->checks[o->nchecks++];
+	return r->check(&o->arena, c, arg, err, errlen) == 0 ? OPTIONS_RUN
+							     : OPTIONS_USAGE;
 }
 
-static int
-parse_port(struct options *o, const char *arg, char *err, size_t errlen)
+static enum options_result
+set_listener(struct options *o, const char *arg, char *err, size_t errlen)
 {
-	char hostbuf[256];
-	const char *host, *port;
-	struct check_spec *c;
-	int bracketed, pnum;
-
-	if (strchr(arg, ':') == NULL) {
-		host = "127.0.0.1";
-		port = arg;
-		bracketed = 0;
-	} else if (split_hostport(arg, hostbuf, sizeof(hostbuf), &host, &port,
-				  &bracketed) == -1 ||
-		   host[0] == '\0') {
-		usage(err, errlen,
-		      "invalid --port \"%s\": expected PORT, HOST:PORT or "
-		      "[IPv6]:PORT",
-		      arg);
-		return -1;
-	}
-	pnum = port_number(port);
-	if (pnum < 1) {
-		usage(err, errlen,
-		      "invalid --port \"%s\": port must be 1 to 65535", arg);
-		return -1;
-	}
-	if (add_check(o, &c) == -1) {
-		usage(err, errlen, "--port \"%s\": out of memory", arg);
-		return -1;
-	}
-	c->type = CHECK_TCP;
-	c->target = malloc(strlen(host) + 16);
-	if (c->target == NULL) {
-		usage(err, errlen, "--port \"%s\": out of memory", arg);
-		return -1;
-	}
-	sprintf(c->target, bracketed ? "[%s]:%d" : "%s:%d", host, pnum);
-	return set_target_host(c, "--port", arg, host, port, bracketed, err,
-			       errlen);
-}
-
-static int
-parse_script(struct options *o, const char *arg, char *err, size_t errlen)
-{
-	struct check_spec *c;
-	char **argv;
-	size_t argc;
-	const char *why;
-
-	if (words_split(arg, &argv, &argc, &why) == -1) {
-		usage(err, errlen, "invalid --script \"%s\": %s", arg, why);
-		return -1;
-	}
-	if (add_check(o, &c) == -1) {
-		free(argv);
-		usage(err, errlen, "--script \"%s\": out of memory", arg);
-		return -1;
-	}
-	c->type = CHECK_SCRIPT;
-	c->argv = argv;
-	c->target = argv[0];
-	return 0;
-}
-
-static int
-parse_listener(struct options *o, const char *arg, char *err, size_t errlen)
-{
-	char hostbuf[256];
-	const char *host, *port;
-	struct addrinfo hints, *res;
-	int bracketed, rc;
-
-	if (split_hostport(arg, hostbuf, sizeof(hostbuf), &host, &port,
-			   &bracketed) == -1 ||
-	    port_number(port) < 0) {
-		usage(err, errlen,
-		      "invalid --listener \"%s\": expected ADDR:PORT, "
-		      "[IPv6]:PORT or :PORT",
-		      arg);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags =
-		AI_PASSIVE | AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
-	/* ":PORT" listens on every address, IPv6 and IPv4 (0.0.0.0:PORT is
-	 * IPv4 alone). */
-	o->listener_dual = host[0] == '\0';
-	if (host[0] == '\0') {
-		host = NULL;
-		hints.ai_family = AF_INET6;
-	}
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		usage(err, errlen, "invalid --listener \"%s\": %s", arg,
-		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&o->listener.ss, res->ai_addr, res->ai_addrlen);
-	o->listener.len = res->ai_addrlen;
-	freeaddrinfo(res);
-	free(o->listener_text);
-	o->listener_text = strdup(arg);
+	if (targets_listener(&o->listener, &o->listener_dual, arg, err,
+			     errlen) == -1)
+		return OPTIONS_USAGE;
+	o->listener_text = arena_strdup(&o->arena, arg);
 	o->listener_given = 1;
-	return 0;
-}
-
-#define REQUEST_FMT                                                            \
-	"GET %s%.*s HTTP/1.1\r\nHost: %.*s\r\n"                                \
-	"User-Agent: health-checker/" VERSION "\r\n"                           \
-	"Connection: close\r\n\r\n"
-
-/* http://HOST[:PORT][/PATH]: HOST a name (looked up by every run), IPv4 or
- * [IPv6]. */
-static int
-parse_http(struct options *o, const char *arg, char *err, size_t errlen)
-{
-	char hostbuf[256], portbuf[8] = "80";
-	const char *rest, *path, *hostend, *portp = NULL;
-	struct check_spec *c;
-	size_t hlen, len;
-	int bracketed = 0, pathlen;
-
-	if (strncmp(arg, "http://", 7) != 0) {
-		usage(err, errlen,
-		      "invalid --http \"%s\": expected "
-		      "http://HOST[:PORT][/PATH]%s",
-		      arg,
-		      strncmp(arg, "https://", 8) == 0
-			      ? " (https is not supported)"
-			      : "");
-		return -1;
-	}
-	rest = arg + 7;
-	path = rest + strcspn(rest, "/?#");
-	if (*path == '#' || strpbrk(arg, " \t\r\n") != NULL)
-		goto bad;
-	if (rest[0] == '[') {
-		hostend = memchr(rest, ']', (size_t)(path - rest));
-		if (hostend == NULL)
-			goto bad;
-		bracketed = 1;
-		hlen = (size_t)(hostend - rest - 1);
-		memcpy(hostbuf, rest + 1, hlen < sizeof(hostbuf) ? hlen : 0);
-		hostend++;
-	} else {
-		hostend = memchr(rest, ':', (size_t)(path - rest));
-		if (hostend == NULL)
-			hostend = path;
-		hlen = (size_t)(hostend - rest);
-		memcpy(hostbuf, rest, hlen < sizeof(hostbuf) ? hlen : 0);
-	}
-	if (hlen == 0 || hlen >= sizeof(hostbuf) ||
-	    memchr(rest, '@', (size_t)(path - rest)))
-		goto bad;
-	hostbuf[hlen] = '\0';
-	if (hostend < path) {
-		if (*hostend != ':' || path - hostend - 1 < 1 ||
-		    path - hostend - 1 > 5)
-			goto bad;
-		portp = hostend + 1;
-		memcpy(portbuf, portp, (size_t)(path - portp));
-		portbuf[path - portp] = '\0';
-		if (port_number(portbuf) < 1)
-			goto bad;
-	}
-	if (add_check(o, &c) == -1)
-		goto nomem;
-	c->type = CHECK_HTTP;
-	/* What logs and --details show: no query (tokens live there), no
-	 * fragment; user info is refused above. */
-	pathlen = (int)strcspn(path, "?#");
-	len = (size_t)snprintf(NULL, 0,
-			       bracketed ? "http://[%s]:%s%s%.*s"
-					 : "http://%s:%s%s%.*s",
-			       hostbuf, portbuf, *path == '/' ? "" : "/",
-			       pathlen, path) +
-	      1;
-	c->target = malloc(len);
-	if (c->target != NULL)
-		snprintf(c->target, len,
-			 bracketed ? "http://[%s]:%s%s%.*s"
-				   : "http://%s:%s%s%.*s",
-			 hostbuf, portbuf, *path == '/' ? "" : "/", pathlen,
-			 path);
-	/* Host is the URL's authority, port included (RFC 9110 7.2). */
-	/* A fragment stays with the client (RFC 9110 4.2.4). */
-	pathlen = (int)strcspn(path, "#");
-	len = (size_t)snprintf(NULL, 0, REQUEST_FMT, *path == '/' ? "" : "/",
-			       pathlen, path, (int)(path - rest), rest) +
-	      1;
-	c->request = malloc(len);
-	if (c->target == NULL || c->request == NULL)
-		goto nomem;
-	snprintf(c->request, len, REQUEST_FMT, *path == '/' ? "" : "/", pathlen,
-		 path, (int)(path - rest), rest);
-	return set_target_host(c, "--http", arg, hostbuf, portbuf, bracketed,
-			       err, errlen);
-bad:
-	usage(err, errlen,
-	      "invalid --http \"%s\": expected http://HOST[:PORT][/PATH]", arg);
-	return -1;
-nomem:
-	usage(err, errlen, "--http \"%s\": out of memory", arg);
-	return -1;
-}
-
-/* A socket path, or @NAME in the abstract namespace. */
-static int
-parse_unix(struct options *o, const char *arg, char *err, size_t errlen)
-{
-	struct sockaddr_un *sun;
-	struct check_spec *c;
-	size_t len = strlen(arg);
-
-	if (len == 0 || (arg[0] == '@' && len == 1) ||
-	    len >= sizeof(sun->sun_path)) {
-		usage(err, errlen,
-		      "invalid --unix \"%s\": expected a socket path or @name "
-		      "(at most %zu bytes)",
-		      arg, sizeof(sun->sun_path) - 1);
-		return -1;
-	}
-	if (add_check(o, &c) == -1)
-		goto nomem;
-	c->type = CHECK_UNIX;
-	c->addrs = calloc(1, sizeof(*c->addrs));
-	c->target = strdup(arg);
-	if (c->addrs == NULL || c->target == NULL)
-		goto nomem;
-	sun = (struct sockaddr_un *)&c->addrs[0].ss;
-	sun->sun_family = AF_UNIX;
-	memcpy(sun->sun_path, arg, len);
-	if (arg[0] == '@')
-		sun->sun_path[0] = '\0';
-	/* An abstract name is exactly its bytes: no terminating NUL. */
-	c->addrs[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-				      len + (arg[0] == '@' ? 0 : 1));
-	c->naddrs = 1;
-	return 0;
-nomem:
-	usage(err, errlen, "--unix \"%s\": out of memory", arg);
-	return -1;
+	return OPTIONS_RUN;
 }
 
 static void
@@ -626,208 +345,171 @@ set_defaults(struct options *o)
 	o->listener.len = sizeof(*sin);
 	/* [::]:5000, 0.0.0.0:5000 where IPv6 is off. */
 	o->listener_dual = 1;
+	arena_init(&o->arena);
 }
 
 static int
-seconds_option(const char *name, const char *arg, int *ms, int allow_zero,
-	       char *err, size_t errlen)
+set_count(const char *arg, const struct opt *r, int *out)
 {
-	if (parse_seconds(arg, ms, allow_zero) == 0)
-		return 0;
-	usage(err, errlen,
-	      "invalid %s \"%s\": expected seconds, %s and at most %d", name,
-	      arg, allow_zero ? "0 or more" : "more than 0", MAX_SECONDS);
+	long n;
+
+	if (parse_uint(arg, r->max, &n) == -1 || n < r->min)
+		return -1;
+	*out = (int)n;
+	return 0;
+}
+
+static int
+set_path(struct arena *a, const char *arg, char **out)
+{
+	if (arg[0] == '\0')
+		return -1;
+	*out = arena_strdup(a, arg);
+	return 0;
+}
+
+static int
+set_choice(const char *arg, const struct choice *choices, int *out)
+{
+	for (; choices->name != NULL; choices++) {
+		if (strcmp(arg, choices->name) == 0) {
+			*out = choices->value;
+			return 0;
+		}
+	}
 	return -1;
 }
 
-enum options_result
-options_parse(struct options *o, int argc, char **argv, char *err,
-	      size_t errlen)
+/* Takes one option's value into o by the row's kind: OPTIONS_RUN to go
+ * on, OPTIONS_USAGE with err set, or the row's exit. */
+static enum options_result
+apply(const struct opt *r, struct options *o, const char *arg, char *err,
+      size_t errlen)
 {
-	long n;
-	int c, flag;
+	void *field = (char *)o + r->field;
+	int rc = -1, flag;
 
-	set_defaults(o);
-	if (argc <= 1)
-		return OPTIONS_HELP; /* as the original does */
-	opterr = 0;
-	optind = 1;
-	/* _only: the original's Go flags also take "-port 80". */
-	while ((c = getopt_long_only(argc, argv, ":hv", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case OPT_PORT:
-			if (parse_port(o, optarg, err, errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_SCRIPT:
-			if (parse_script(o, optarg, err, errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_SCRIPT_TIMEOUT:
-			if (seconds_option("--script-timeout", optarg,
-					   &o->script_timeout_ms, 0, err,
-					   errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_PORT_TIMEOUT:
-			if (seconds_option("--port-timeout", optarg,
-					   &o->port_timeout_ms, 0, err,
-					   errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_REQUEST_TIMEOUT:
-			if (seconds_option("--request-timeout", optarg,
-					   &o->request_timeout_ms, 0, err,
-					   errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_LISTENER:
-			if (parse_listener(o, optarg, err, errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_SINGLEFLIGHT:
-			if (parse_bool("--singleflight", optarg,
-				       &o->singleflight, err, errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_LOG_LEVEL:
-			if (log_level_parse(optarg, &o->log_level) == -1) {
-				usage(err, errlen,
-				      "invalid --log-level \"%s\": expected "
-				      "panic, fatal, error, warning, info or "
-				      "debug",
-				      optarg);
-				return OPTIONS_USAGE;
-			}
-			break;
-		case OPT_INETD:
-			if (parse_bool("--inetd", optarg, &o->inetd, err,
-				       errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_ONCE:
-			if (parse_bool("--once", optarg, &o->once, err,
-				       errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_LOCK_FILE:
-			if (optarg[0] == '\0') {
-				usage(err, errlen,
-				      "invalid --lock-file \"\": expected a "
-				      "path");
-				return OPTIONS_USAGE;
-			}
-			free(o->lock_file);
-			o->lock_file = strdup(optarg);
-			break;
-		case OPT_MAX_CONNECTIONS:
-			if (parse_uint(optarg, MAX_CONNECTIONS_LIMIT, &n) ==
-				    -1 ||
-			    n < 1) {
-				usage(err, errlen,
-				      "invalid --max-connections \"%s\": "
-				      "expected 1 to %d",
-				      optarg, MAX_CONNECTIONS_LIMIT);
-				return OPTIONS_USAGE;
-			}
-			o->max_connections = (int)n;
-			break;
-		case OPT_DETAILS:
-			if (parse_bool("--details", optarg, &o->details, err,
-				       errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_MAINTENANCE_FILE:
-			if (optarg[0] == '\0') {
-				usage(err, errlen,
-				      "invalid --maintenance-file \"\": "
-				      "expected a path");
-				return OPTIONS_USAGE;
-			}
-			free(o->maintenance_file);
-			o->maintenance_file = strdup(optarg);
-			break;
-		case OPT_FAIL_STATUS:
-			if (strcmp(optarg, "504") != 0 &&
-			    strcmp(optarg, "503") != 0 &&
-			    strcmp(optarg, "500") != 0) {
-				usage(err, errlen,
-				      "invalid --fail-status \"%s\": expected "
-				      "504, 503 or 500",
-				      optarg);
-				return OPTIONS_USAGE;
-			}
-			o->fail_status = atoi(optarg);
-			break;
-		case OPT_CACHE_TTL:
-			/* 0 turns the cache off, unlike a deadline. */
-			if (seconds_option("--cache-ttl", optarg,
-					   &o->cache_ttl_ms, 1, err,
-					   errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_HTTP:
-			if (parse_http(o, optarg, err, errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_HTTP_TIMEOUT:
-			if (seconds_option("--http-timeout", optarg,
-					   &o->http_timeout_ms, 0, err,
-					   errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case OPT_UNIX:
-			if (parse_unix(o, optarg, err, errlen) == -1)
-				return OPTIONS_USAGE;
-			break;
-		case 'v':
-			return OPTIONS_VERSION;
-		case OPT_VERSION:
-			if (parse_bool("--version", optarg, &flag, err,
-				       errlen) == -1)
-				return OPTIONS_USAGE;
-			if (flag)
-				return OPTIONS_VERSION;
-			break;
-		case 'h':
-			return OPTIONS_HELP;
-		case OPT_HELP:
-			if (parse_bool("--help", optarg, &flag, err, errlen) ==
-			    -1)
-				return OPTIONS_USAGE;
-			if (flag)
-				return OPTIONS_HELP;
-			break;
-		case ':':
-			usage(err, errlen, "option \"%s\" needs a value",
-			      argv[optind - 1]);
-			return OPTIONS_USAGE;
-		default:
-			usage(err, errlen, "unknown option \"%s\"",
-			      argv[optind - 1]);
-			return OPTIONS_USAGE;
-		}
+	switch (r->kind) {
+	case OPT_CHECK:
+		return add_check(o, r, arg, err, errlen);
+	case OPT_LISTENER:
+		return set_listener(o, arg, err, errlen);
+	case OPT_SECONDS:
+		rc = parse_seconds(arg, field, r->zero);
+		break;
+	case OPT_COUNT:
+		rc = set_count(arg, r, field);
+		break;
+	case OPT_BOOL:
+		rc = parse_bool(arg, field);
+		break;
+	case OPT_PATH:
+		rc = set_path(&o->arena, arg, field);
+		break;
+	case OPT_CHOICE:
+		rc = set_choice(arg, r->choices, field);
+		break;
+	case OPT_LEVEL:
+		rc = log_level_parse(arg, field);
+		break;
+	case OPT_EXIT:
+		if ((rc = parse_bool(arg, &flag)) == 0 && flag)
+			return r->exit;
+		break;
 	}
-	if (optind < argc) {
-		usage(err, errlen, "unexpected argument \"%s\"", argv[optind]);
-		return OPTIONS_USAGE;
+	if (rc == 0)
+		return OPTIONS_RUN;
+	snprintf(err, errlen, "invalid --%s \"%s\": expected %s", r->name, arg,
+		 r->expect != NULL ? r->expect : kind_expect[r->kind]);
+	return OPTIONS_USAGE;
+}
+
+/* getopt_long's array, from the table: a flag's value is optional
+ * ("--once=false"), every other option needs one. */
+static void
+fill_longopts(struct option *lo)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		lo[i].name = table[i].name;
+		lo[i].has_arg =
+			table[i].kind == OPT_BOOL || table[i].kind == OPT_EXIT
+				? optional_argument
+				: required_argument;
+		lo[i].flag = NULL;
+		lo[i].val = OPT_VAL + (int)i;
 	}
-	if (o->nchecks == 0) {
-		usage(err, errlen,
-		      "no checks: give at least one --port, --script, --http "
-		      "or --unix");
-		return OPTIONS_USAGE;
-	}
-	/* Deadlines may come after the checks on the command line. */
-	for (n = 0; n < (long)o->nchecks; n++) {
-		struct check_spec *spec = &o->checks[n];
+	memset(&lo[NOPTS], 0, sizeof(lo[NOPTS]));
+}
+
+/* What getopt_long returns that is no row of the table. */
+static enum options_result
+not_a_row(int c, char **argv, char *err, size_t errlen)
+{
+	if (c == 'v')
+		return OPTIONS_VERSION;
+	if (c == 'h')
+		return OPTIONS_HELP;
+	snprintf(err, errlen,
+		 c == ':' ? "option \"%s\" needs a value"
+			  : "unknown option \"%s\"",
+		 argv[optind - 1]);
+	return OPTIONS_USAGE;
+}
+
+/* Deadlines may come after the checks on the command line. */
+static void
+set_check_timeouts(struct options *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nchecks; i++) {
+		struct check_spec *spec = &o->checks[i];
 
 		spec->timeout_ms =
 			spec->type == CHECK_SCRIPT ? o->script_timeout_ms
 			: spec->type == CHECK_HTTP ? o->http_timeout_ms
 						   : o->port_timeout_ms;
 	}
+}
+
+enum options_result
+options_parse(struct options *o, int argc, char **argv, char *err,
+	      size_t errlen)
+{
+	struct option longopts[NOPTS + 1];
+	enum options_result r;
+	int c;
+
+	set_defaults(o);
+	if (argc <= 1)
+		return OPTIONS_HELP; /* as the original does */
+	fill_longopts(longopts);
+	opterr = 0;
+	optind = 1;
+	/* _only: the original's Go flags also take "-port 80". */
+	while ((c = getopt_long_only(argc, argv, ":hv", longopts, NULL)) !=
+	       -1) {
+		r = c >= OPT_VAL && c < OPT_VAL + (int)NOPTS
+			    ? apply(&table[c - OPT_VAL], o, optarg, err, errlen)
+			    : not_a_row(c, argv, err, errlen);
+		if (r != OPTIONS_RUN)
+			return r;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\"",
+			 argv[optind]);
+		return OPTIONS_USAGE;
+	}
+	if (o->nchecks == 0) {
+		snprintf(
+			err, errlen,
+			"no checks: give at least one --port, --script, --http "
+			"or --unix");
+		return OPTIONS_USAGE;
+	}
+	set_check_timeouts(o);
 	return OPTIONS_RUN;
 }
 
@@ -846,23 +528,6 @@ options_max_check_ms(const struct options *o)
 void
 options_free(struct options *o)
 {
-	size_t i;
-
-	for (i = 0; i < o->nchecks; i++) {
-		struct check_spec *c = &o->checks[i];
-
-		if (c->type == CHECK_SCRIPT) {
-			free(c->argv);
-		} else {
-			free(c->target);
-			free(c->addrs);
-			free(c->host);
-			free(c->request);
-		}
-	}
-	free(o->checks);
-	free(o->listener_text);
-	free(o->lock_file);
-	free(o->maintenance_file);
+	arena_free(&o->arena);
 	memset(o, 0, sizeof(*o));
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "arena.h"
 #include "log.h"
 
 #define VERSION "1.0.0"
@@ -31,7 +32,7 @@ struct check_spec {
 	size_t naddrs;
 	char *host;    /* the name to look up, or NULL */
 	char port[6];  /* CHECK_TCP, CHECK_HTTP: decimal */
-	char **argv;   /* CHECK_SCRIPT: one free() releases it */
+	char **argv;   /* CHECK_SCRIPT */
 	char *request; /* CHECK_HTTP: the whole GET request */
 };
 
@@ -58,6 +59,9 @@ struct options {
 	char *lock_file; /* NULL: the default location rules apply */
 	int max_connections;
 	enum log_level log_level;
+	/* Every check, string and address above: freed whole by options_free,
+	 * the first KiB without malloc.  struct options is not to be copied. */
+	struct arena arena;
 };
 
 enum options_result {

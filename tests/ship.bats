@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # What ships: make install/uninstall, the installed units (systemd-analyze
-# verify and security), the man page and README against --help, shellcheck,
-# and the contrib check scripts against fake ZooKeeper and Redis servers.
+# verify and security), the man page's lint (options.bats holds it and
+# README against --help), shellcheck, and the contrib check scripts against
+# fake ZooKeeper and Redis servers.
 
 setup() {
 	load helpers
@@ -26,17 +27,6 @@ install_tree() {
 		echo "$output" >&2
 		return 1
 	fi
-}
-
-# help_options: every long option --help lists, one a line.
-help_options() {
-	"$HC" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u
-}
-
-# mentions FILE OPTION: FILE has OPTION as a whole option name (--port is
-# not found in --port-timeout).
-mentions() {
-	grep -Eq -- "$2([^a-z-]|\$)" "$1"
 }
 
 # --- make install / uninstall ----------------------------------------------
@@ -188,28 +178,6 @@ exposure() {
 	echo "$output" >&2
 	[ "$status" -eq 0 ]
 	assert_equal "$output" ""
-}
-
-@test "the rendered man page mentions every option --help lists" {
-	need mandoc mandoc
-	mandoc -Tascii "$REPO/man/health-checker.8" | sed 's/.\x08//g' >"$T/page"
-	help_options >"$T/options"
-	[ "$(wc -l <"$T/options")" -ge 10 ]
-	missing=
-	while read -r o; do
-		mentions "$T/page" "$o" || missing="$missing $o"
-	done <"$T/options"
-	assert_equal "$missing" ""
-}
-
-@test "README.md mentions every option --help lists" {
-	help_options >"$T/options"
-	[ "$(wc -l <"$T/options")" -ge 10 ]
-	missing=
-	while read -r o; do
-		mentions "$REPO/README.md" "$o" || missing="$missing $o"
-	done <"$T/options"
-	assert_equal "$missing" ""
 }
 
 @test "shellcheck -S warning: contrib/checks/* and tests/*.bash" {
