@@ -1,6 +1,4 @@
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +11,7 @@
 #include "http.h"
 #include "log.h"
 #include "maint.h"
+#include "peer.h"
 #include "report.h"
 #include "serve.h"
 
@@ -57,35 +56,6 @@ struct conn {
 	char *buf;
 };
 
-static void
-describe_peer(int fd, const struct sockaddr_storage *peer, char *out,
-	      size_t cap)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-
-	snprintf(out, cap, "-");
-	memset(&ss, 0, sizeof(ss));
-	if (peer != NULL)
-		ss = *peer;
-	else if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else if (ss.ss_family == AF_UNIX) {
-		snprintf(out, cap, "unix");
-	}
-}
-
 /* The peer as logs show it.  Asked of the socket at the start only when
  * debug lines (which use c->peer as it is) are on: a one-shot at the
  * default level pays the getpeername() only for an error line. */
@@ -93,7 +63,7 @@ static const char *
 peer_name(struct conn *c)
 {
 	if (c->peer[0] == '\0')
-		describe_peer(c->inw.fd, NULL, c->peer, sizeof(c->peer));
+		peer_describe(c->inw.fd, NULL, c->peer, sizeof(c->peer));
 	return c->peer;
 }
 
@@ -563,7 +533,7 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	c->timer.fn = on_timer;
 	c->timer.ctx = c;
 	if (peer != NULL || log_enabled(LOGLVL_DEBUG))
-		describe_peer(in_fd, peer, c->peer, sizeof(c->peer));
+		peer_describe(in_fd, peer, c->peer, sizeof(c->peer));
 	update_watches(c);
 	if (c->in_events == 0) {
 		free(c);

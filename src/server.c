@@ -1,4 +1,3 @@
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,6 +13,7 @@
 
 #include "flight.h"
 #include "log.h"
+#include "peer.h"
 #include "reap.h"
 #include "serve.h"
 #include "server.h"
@@ -120,8 +120,10 @@ headless_append(struct server *s, struct slot *sl)
 	s->newest = sl;
 }
 
+/* With a reset for one closed to make room (a flood of them leaves no
+ * TIME_WAIT behind). */
 static void
-unlink_slot(struct server *s, struct slot *sl)
+unlink_slot(struct server *s, struct slot *sl, int reset)
 {
 	headless_remove(s, sl);
 	if (sl->prev != NULL)
@@ -130,7 +132,10 @@ unlink_slot(struct server *s, struct slot *sl)
 		s->slots = sl->next;
 	if (sl->next != NULL)
 		sl->next->prev = sl->prev;
-	close(sl->fd);
+	if (reset)
+		peer_close_reset(sl->fd);
+	else
+		close(sl->fd);
 	free(sl);
 	s->active--;
 }
@@ -152,7 +157,7 @@ conn_done(void *ctx, struct conn *c, enum serve_outcome outcome)
 
 	(void)outcome;
 	serve_free(c);
-	unlink_slot(s, sl);
+	unlink_slot(s, sl, 0);
 	set_accepting(s, s->active < s->table_cap);
 }
 
@@ -167,7 +172,6 @@ static const struct serve_hooks hooks = {conn_head, conn_done};
 static int
 make_room(struct server *s)
 {
-	static const struct linger reset = {1, 0};
 	int64_t now = loop_now();
 
 	/* A slot freed here, by a callback or below, has left the headless
@@ -186,9 +190,7 @@ make_room(struct server *s)
 			"oldest without a request makes room",
 			serve_peer(sl->conn), s->active);
 		serve_free(sl->conn);
-		setsockopt(sl->fd, SOL_SOCKET, SO_LINGER, &reset,
-			   sizeof(reset));
-		unlink_slot(s, sl);
+		unlink_slot(s, sl, 1);
 	}
 	if (s->active < s->table_cap)
 		return 1;
@@ -331,7 +333,7 @@ stop(struct server *s, int sig)
 		next = sl->next;
 		if (serve_is_idle(sl->conn)) {
 			serve_free(sl->conn);
-			unlink_slot(s, sl);
+			unlink_slot(s, sl, 0);
 		}
 	}
 }
@@ -355,29 +357,6 @@ on_signal(struct watch *w, unsigned events)
 	}
 	if (sig != 0 && !s->stopping)
 		stop(s, sig);
-}
-
-static void
-describe_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(out, cap, "%s:%u", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(out, cap, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, cap, "fd");
-	}
 }
 
 static int
@@ -506,7 +485,8 @@ setup(struct server *s, int first_fd, int nfds)
 		s->ls[i].w.ctx = &s->ls[i];
 		memset(&ss, 0, sizeof(ss));
 		getsockname(fd, (struct sockaddr *)&ss, &len);
-		describe_addr(&ss, where, sizeof(where));
+		if (peer_format(&ss, where, sizeof(where)) == -1)
+			snprintf(where, sizeof(where), "fd");
 		log_msg(LOGLVL_INFO, "listening on %s", where);
 	}
 	s->sigw.fn = on_signal;
@@ -576,7 +556,7 @@ server_run(const struct options *o, int first_fd, int nfds,
 
 		/* The head's prev is NULL: unlink_slot moves s.slots on. */
 		serve_free(sl->conn); /* NOLINT(clang-analyzer-unix.Malloc) */
-		unlink_slot(&s, sl);
+		unlink_slot(&s, sl, 0);
 	}
 	for (i = 0; i < s.nls; i++)
 		if (s.ls != NULL && s.ls[i].w.fd != -1 && s.ls[i].w.fd != 0)
