@@ -33,12 +33,12 @@ HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 SRC = src/main.c src/options.c src/words.c src/log.c src/loop.c \
 	src/http.c src/checks.c src/spawn.c src/reap.c src/lookup.c \
 	src/serve.c src/server.c src/flight.c src/statefile.c src/report.c \
-	src/peer.c \
+	src/admit.c src/peer.c \
 	src/change.c src/maint.c
 HDR = src/options.h src/words.h src/log.h src/loop.h src/http.h \
 	src/checks.h src/spawn.h src/reap.h src/lookup.h src/serve.h \
 	src/server.h src/flight.h src/statefile.h src/report.h src/change.h \
-	src/peer.h \
+	src/admit.h src/peer.h \
 	src/maint.h
 
 all: health-checker
