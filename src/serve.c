@@ -1,6 +1,4 @@
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +11,7 @@
 #include "http.h"
 #include "log.h"
 #include "maint.h"
+#include "peer.h"
 #include "report.h"
 #include "serve.h"
 
@@ -47,7 +46,6 @@ struct conn {
 	char *resp;
 	size_t resp_len, resp_off;
 	size_t drained;
-	enum serve_outcome outcome;
 	const struct serve_hooks *hooks;
 	void *ctx;
 	char peer[64];
@@ -57,35 +55,6 @@ struct conn {
 	char *buf;
 };
 
-static void
-describe_peer(int fd, const struct sockaddr_storage *peer, char *out,
-	      size_t cap)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-
-	snprintf(out, cap, "-");
-	memset(&ss, 0, sizeof(ss));
-	if (peer != NULL)
-		ss = *peer;
-	else if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else if (ss.ss_family == AF_UNIX) {
-		snprintf(out, cap, "unix");
-	}
-}
-
 /* The peer as logs show it.  Asked of the socket at the start only when
  * debug lines (which use c->peer as it is) are on: a one-shot at the
  * default level pays the getpeername() only for an error line. */
@@ -93,7 +62,7 @@ static const char *
 peer_name(struct conn *c)
 {
 	if (c->peer[0] == '\0')
-		describe_peer(c->inw.fd, NULL, c->peer, sizeof(c->peer));
+		peer_describe(c->inw.fd, NULL, c->peer, sizeof(c->peer));
 	return c->peer;
 }
 
@@ -126,12 +95,12 @@ update_watches(struct conn *c)
 }
 
 static void
-finish(struct conn *c)
+finish(struct conn *c, enum serve_outcome outcome)
 {
 	c->state = ST_DONE;
 	update_watches(c);
 	timer_cancel(c->loop, &c->timer);
-	c->hooks->done(c->ctx, c, c->outcome);
+	c->hooks->done(c->ctx, c, outcome);
 }
 
 /* Whether the client may still be sending when the answer is out: a body,
@@ -148,11 +117,10 @@ may_be_sending(const struct conn *c)
 static void
 start_drain(struct conn *c)
 {
-	c->outcome = SERVE_ANSWERED;
 	c->want_out = 0;
 	/* As nginx's lingering close: only when more input may come. */
 	if (!may_be_sending(c)) {
-		finish(c);
+		finish(c, SERVE_ANSWERED);
 		return;
 	}
 	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
@@ -182,8 +150,7 @@ write_some(struct conn *c)
 		}
 		log_msg(LOGLVL_DEBUG, "request %s: answer not delivered: %s",
 			c->peer, strerror(errno));
-		c->outcome = SERVE_FAILED;
-		finish(c);
+		finish(c, SERVE_FAILED);
 		return;
 	}
 	start_drain(c);
@@ -224,8 +191,7 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	c->resp = malloc(cap);
 	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
 	if (c->resp_len == 0) {
-		c->outcome = SERVE_FAILED;
-		finish(c);
+		finish(c, SERVE_FAILED);
 		return;
 	}
 	c->resp_off = 0;
@@ -283,8 +249,7 @@ abandon(struct conn *c)
 	log_msg(LOGLVL_DEBUG, "request %s: the client has gone", c->peer);
 	if (c->state == ST_CHECK)
 		flight_cancel(&c->wait);
-	c->outcome = SERVE_QUIET;
-	finish(c);
+	finish(c, SERVE_QUIET);
 }
 
 /* Asked by the flight just before a run starts for c: a reset (or, for a
@@ -308,44 +273,14 @@ client_gone(struct flight_wait *w, int waited)
 	return waited && (p.revents & POLLRDHUP) != 0;
 }
 
+/* The verdict's answer: one line, or with --details the report. */
 static void
-on_verdict(struct flight_wait *w, const struct verdict *v)
+respond_verdict(struct conn *c, enum http_status status,
+		const struct verdict *v)
 {
-	struct conn *c = w->ctx;
-	enum http_status status;
 	char *body;
 	size_t len;
-	size_t i;
 
-	if (v == NULL) {
-		int err = errno;
-
-		if (err == ECONNRESET) {
-			abandon(c);
-			return;
-		}
-		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
-			peer_name(c), strerror(err));
-		respond_short(c, err);
-		return;
-	}
-	if (!v->ok && v->ours) {
-		for (i = 0; i < v->n; i++)
-			if (v->results[i].ours)
-				log_msg(LOGLVL_ERROR,
-					"request %s: a check could not be run: "
-					"%s",
-					peer_name(c), v->results[i].reason);
-		respond_short(c, v->short_errno == EAGAIN ? EAGAIN : EMFILE);
-		return;
-	}
-	status = v->ok                      ? HTTP_200
-		 : c->o->fail_status == 503 ? HTTP_503
-		 : c->o->fail_status == 500 ? HTTP_500
-					    : HTTP_504;
-	log_msg(LOGLVL_DEBUG, "verdict %s %d %dms",
-		v->ok ? "healthy" : "unhealthy", http_code(status),
-		(int)(loop_now() - c->started));
 	if (!c->o->details) {
 		const char *line = v->ok ? REPORT_OK : REPORT_FAIL;
 
@@ -363,6 +298,54 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 		   c->req.wants_json ? "application/json" : text_plain, body,
 		   len, 0);
 	free(body);
+}
+
+/* No verdict (v NULL, errno says why), or one that says we could not run
+ * a check: the client is told so, or has gone.  Returns whether it was. */
+static int
+not_checked(struct conn *c, const struct verdict *v)
+{
+	size_t i;
+
+	if (v == NULL) {
+		int err = errno;
+
+		if (err == ECONNRESET) {
+			abandon(c);
+			return 1;
+		}
+		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
+			peer_name(c), strerror(err));
+		respond_short(c, err);
+		return 1;
+	}
+	if (v->ok || !v->ours)
+		return 0;
+	for (i = 0; i < v->n; i++)
+		if (v->results[i].ours)
+			log_msg(LOGLVL_ERROR,
+				"request %s: a check could not be run: %s",
+				peer_name(c), v->results[i].reason);
+	respond_short(c, v->short_errno == EAGAIN ? EAGAIN : EMFILE);
+	return 1;
+}
+
+static void
+on_verdict(struct flight_wait *w, const struct verdict *v)
+{
+	struct conn *c = w->ctx;
+	enum http_status status;
+
+	if (not_checked(c, v))
+		return;
+	status = v->ok                      ? HTTP_200
+		 : c->o->fail_status == 503 ? HTTP_503
+		 : c->o->fail_status == 500 ? HTTP_500
+					    : HTTP_504;
+	log_msg(LOGLVL_DEBUG, "verdict %s %d %dms",
+		v->ok ? "healthy" : "unhealthy", http_code(status),
+		(int)(loop_now() - c->started));
+	respond_verdict(c, status, v);
 }
 
 static void
@@ -389,6 +372,22 @@ got_request(struct conn *c)
 	flight_join(c->fl, &c->wait);
 }
 
+/* The client closed its side before a complete head. */
+static void
+head_eof(struct conn *c)
+{
+	c->in_eof = 1;
+	if (c->len > 0) {
+		/* Half-closed before the head ended: it never will. */
+		respond_error(c, HTTP_400);
+		return;
+	}
+	/* A TCP-only probe: connect and close. */
+	log_msg(LOGLVL_DEBUG, "connection %s closed without a request",
+		c->peer);
+	finish(c, SERVE_QUIET);
+}
+
 static void
 read_head(struct conn *c)
 {
@@ -397,8 +396,7 @@ read_head(struct conn *c)
 	if (c->buf == NULL) {
 		c->buf = malloc(HTTP_HEAD_MAX);
 		if (c->buf == NULL) {
-			c->outcome = SERVE_FAILED;
-			finish(c);
+			finish(c, SERVE_FAILED);
 			return;
 		}
 	}
@@ -409,24 +407,11 @@ read_head(struct conn *c)
 			return;
 		log_msg(LOGLVL_DEBUG, "request %s: read: %s", c->peer,
 			strerror(errno));
-		c->outcome = c->len == 0 ? SERVE_QUIET : SERVE_FAILED;
-		finish(c);
+		finish(c, c->len == 0 ? SERVE_QUIET : SERVE_FAILED);
 		return;
 	}
 	if (n == 0) {
-		c->in_eof = 1;
-		if (c->len == 0) {
-			/* A TCP-only probe: connect and close. */
-			log_msg(LOGLVL_DEBUG,
-				"connection %s closed without "
-				"a request",
-				c->peer);
-			c->outcome = SERVE_QUIET;
-			finish(c);
-		} else {
-			/* Half-closed before the head ended: it never will. */
-			respond_error(c, HTTP_400);
-		}
+		head_eof(c);
 		return;
 	}
 	c->len += (size_t)n;
@@ -489,7 +474,7 @@ on_in(struct watch *w, unsigned events)
 		break;
 	case ST_DRAIN:
 		if (!discard_input(c))
-			finish(c);
+			finish(c, SERVE_ANSWERED);
 		break;
 	default:
 		break;
@@ -517,8 +502,7 @@ on_timer(struct timer *t)
 			log_msg(LOGLVL_DEBUG,
 				"connection %s sent nothing in %dms", c->peer,
 				c->o->request_timeout_ms);
-			c->outcome = SERVE_QUIET;
-			finish(c);
+			finish(c, SERVE_QUIET);
 		} else {
 			respond_error(c, HTTP_408);
 		}
@@ -526,11 +510,10 @@ on_timer(struct timer *t)
 	case ST_WRITE:
 		log_msg(LOGLVL_DEBUG, "request %s: client does not read",
 			c->peer);
-		c->outcome = SERVE_FAILED;
-		finish(c);
+		finish(c, SERVE_FAILED);
 		break;
 	default: /* ST_DRAIN: enough waiting */
-		finish(c);
+		finish(c, SERVE_ANSWERED);
 		break;
 	}
 }
@@ -540,28 +523,24 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	    int in_fd, int out_fd, const struct sockaddr_storage *peer,
 	    const struct serve_hooks *hooks, void *ctx)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = malloc(sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
-	c->loop = loop;
-	c->fl = fl;
-	c->o = o;
-	c->hooks = hooks;
-	c->ctx = ctx;
-	c->started = loop_now();
-	c->state = ST_READ;
-	c->outcome = SERVE_QUIET;
-	c->inw.fd = in_fd;
-	c->inw.fn = on_in;
-	c->inw.ctx = c;
-	c->outw.fd = out_fd;
-	c->outw.fn = on_out;
-	c->outw.ctx = c;
-	c->timer.fn = on_timer;
-	c->timer.ctx = c;
+	*c = (struct conn){
+		.loop = loop,
+		.fl = fl,
+		.o = o,
+		.hooks = hooks,
+		.ctx = ctx,
+		.started = loop_now(),
+		.state = ST_READ,
+		.inw = {.fd = in_fd, .fn = on_in, .ctx = c},
+		.outw = {.fd = out_fd, .fn = on_out, .ctx = c},
+		.timer = {.fn = on_timer, .ctx = c},
+	};
 	if (peer != NULL || log_enabled(LOGLVL_DEBUG))
-		describe_peer(in_fd, peer, c->peer, sizeof(c->peer));
+		peer_describe(in_fd, peer, c->peer, sizeof(c->peer));
 	update_watches(c);
 	if (c->in_events == 0) {
 		free(c);

@@ -34,6 +34,7 @@ struct conn *serve_start(struct loop *loop, struct flight *fl,
 			 const struct serve_hooks *hooks, void *ctx);
 /* Stops a conn wherever it is (no done() call) and frees it. */
 void serve_free(struct conn *c);
+/* What admission (and the one-shot's SIGTERM) asks of a conn. */
 /* Shutdown: a conn still waiting for its first byte closes now. */
 int serve_is_idle(const struct conn *c);
 /* Reads what the client has sent so far, at once: before a connection

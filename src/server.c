@@ -1,4 +1,3 @@
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -7,41 +6,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "log.h"
+#include "peer.h"
 #include "runtime.h"
 #include "sd.h"
-#include "serve.h"
 #include "server.h"
 
 /* The kernel caps it at net.core.somaxconn (4096 since Linux 5.4). */
 #define BACKLOG 4096
 /* After EMFILE/ENFILE/ENOMEM on accept: a pause instead of a busy loop. */
 #define ACCEPT_PAUSE_MS 100
-/* Connections held at once, however many descriptors there are. */
-#define TABLE_MAX 16384
-/* Descriptors of our own beside connections and runs: listeners, epoll,
- * signalfd, state files, inotify, the log. */
-#define FDS_RESERVED 32
 /* While log lines are held up, how often to try the sink again. */
 #define LOG_RETRY_MS 1000
-/* How long a connection without a complete head is safe from being closed
- * to make room: a client that connects and sends at once (any load
- * balancer) is never closed for an idle one; an idle one is, after this. */
-#define EVICT_GRACE_MS 200
-
-struct slot {
-	struct server *srv;
-	struct conn *conn;
-	int fd;
-	int headless;  /* on the headless list: no complete head yet */
-	int64_t since; /* when it was accepted */
-	struct slot *prev, *next;   /* every connection */
-	struct slot *hprev, *hnext; /* headless ones, oldest first */
-};
 
 struct listener {
 	struct server *srv;
@@ -56,10 +36,7 @@ struct server {
 	int accepting; /* listeners are in the loop */
 	int paused;    /* after an accept error, until the timer */
 	int stopping;
-	int active;    /* connections held */
-	int table_cap; /* at most this many, by the descriptor budget */
-	struct slot *slots;
-	struct slot *oldest, *newest; /* the headless list */
+	struct admit adm; /* the connections held */
 	struct watch sigw;
 	struct timer resume;
 	struct timer room; /* the oldest headless connection's grace ends */
@@ -86,114 +63,6 @@ set_accepting(struct server *s, int on)
 }
 
 static void
-headless_remove(struct server *s, struct slot *sl)
-{
-	if (!sl->headless)
-		return;
-	if (sl->hprev != NULL)
-		sl->hprev->hnext = sl->hnext;
-	else
-		s->oldest = sl->hnext;
-	if (sl->hnext != NULL)
-		sl->hnext->hprev = sl->hprev;
-	else
-		s->newest = sl->hprev;
-	sl->hprev = sl->hnext = NULL;
-	sl->headless = 0;
-}
-
-static void
-headless_append(struct server *s, struct slot *sl)
-{
-	sl->headless = 1;
-	sl->hnext = NULL;
-	sl->hprev = s->newest;
-	if (s->newest != NULL)
-		s->newest->hnext = sl;
-	else
-		s->oldest = sl;
-	s->newest = sl;
-}
-
-static void
-unlink_slot(struct server *s, struct slot *sl)
-{
-	headless_remove(s, sl);
-	if (sl->prev != NULL)
-		sl->prev->next = sl->next;
-	else
-		s->slots = sl->next;
-	if (sl->next != NULL)
-		sl->next->prev = sl->prev;
-	close(sl->fd);
-	free(sl);
-	s->active--;
-}
-
-static void
-conn_head(void *ctx, struct conn *c)
-{
-	struct slot *sl = ctx;
-
-	(void)c;
-	headless_remove(sl->srv, sl);
-}
-
-static void
-conn_done(void *ctx, struct conn *c, enum serve_outcome outcome)
-{
-	struct slot *sl = ctx;
-	struct server *s = sl->srv;
-
-	(void)outcome;
-	serve_free(c);
-	unlink_slot(s, sl);
-	set_accepting(s, s->active < s->table_cap);
-}
-
-static const struct serve_hooks hooks = {conn_head, conn_done};
-
-/* The table is full: the connection that has waited longest without a
- * complete head goes, with a reset (no TIME_WAIT for a flood of them), once
- * its grace is over.  Its head may be waiting unread (a burst of clients is
- * accepted before any is read): read first, and only one still without a
- * head is closed.  Returns whether there is room now; if not, accepting
- * resumes when a connection ends or the oldest one's grace does. */
-static int
-make_room(struct server *s)
-{
-	static const struct linger reset = {1, 0};
-	int64_t now = loop_now();
-
-	/* A slot freed here, by a callback or below, has left the headless
-	 * list first: s->oldest never points to freed memory (the analyzer
-	 * cannot follow that through the callbacks). */
-	while (s->active >= s->table_cap && s->oldest != NULL &&
-	       /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-	       now - s->oldest->since >= EVICT_GRACE_MS) {
-		struct slot *sl = s->oldest;
-
-		serve_read_now(sl->conn);
-		if (s->oldest != sl)
-			continue; /* a head came, or the connection ended */
-		log_msg(LOGLVL_DEBUG,
-			"connection %s closed: %d connections held, the "
-			"oldest without a request makes room",
-			serve_peer(sl->conn), s->active);
-		serve_free(sl->conn);
-		setsockopt(sl->fd, SOL_SOCKET, SO_LINGER, &reset,
-			   sizeof(reset));
-		unlink_slot(s, sl);
-	}
-	if (s->active < s->table_cap)
-		return 1;
-	if (s->oldest != NULL)
-		timer_arm(&s->rt->loop, &s->room,
-			  s->oldest->since + EVICT_GRACE_MS);
-	return 0;
-}
-
-static void
 resume_accepting(struct timer *t)
 {
 	struct server *s = t->ctx;
@@ -202,6 +71,17 @@ resume_accepting(struct timer *t)
 		s->paused = 0;
 	/* on_accept makes room, or turns accepting off again. */
 	set_accepting(s, 1);
+}
+
+/* Accepting stops until a timer: EMFILE, ENFILE or ENOMEM would only come
+ * back at once. */
+static void
+accept_failed(struct server *s)
+{
+	log_msg(LOGLVL_ERROR, "accept: %s", strerror(errno));
+	s->paused = 1;
+	set_accepting(s, 0);
+	timer_arm(&s->rt->loop, &s->resume, loop_now() + ACCEPT_PAUSE_MS);
 }
 
 static void
@@ -216,61 +96,36 @@ on_accept(struct watch *w, unsigned events)
 	for (burst = 0; burst < 64 && s->accepting; burst++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		struct slot *sl;
+		int64_t retry;
 		int fd;
 
-		if (!make_room(s)) {
+		if (!admit_room(&s->adm, &retry)) {
 			/* Every connection held has a request in progress
 			 * or its grace: the rest wait in the backlog. */
+			if (retry != -1)
+				timer_arm(&s->rt->loop, &s->room, retry);
 			set_accepting(s, 0);
 			return;
 		}
 		fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EAGAIN || errno == EINTR ||
-			    errno == ECONNABORTED)
-				return;
-			log_msg(LOGLVL_ERROR, "accept: %s", strerror(errno));
-			s->paused = 1;
-			set_accepting(s, 0);
-			timer_arm(&s->rt->loop, &s->resume,
-				  loop_now() + ACCEPT_PAUSE_MS);
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				accept_failed(s);
 			return;
 		}
-		sl = calloc(1, sizeof(*sl));
-		if (sl == NULL) {
-			close(fd);
-			continue;
-		}
-		sl->srv = s;
-		sl->fd = fd;
-		sl->since = loop_now();
-		sl->conn = serve_start(&s->rt->loop, &s->rt->fl, s->o, fd, fd,
-				       &peer, &hooks, sl);
-		if (sl->conn == NULL) {
-			close(fd);
-			free(sl);
-			continue;
-		}
-		serve_watch_gone(sl->conn);
-		sl->next = s->slots;
-		if (s->slots != NULL)
-			s->slots->prev = sl;
-		s->slots = sl;
-		headless_append(s, sl);
-		s->active++;
+		admit_take(&s->adm, fd, &peer);
 	}
 }
 
 static void
 stop(struct server *s, int sig)
 {
-	struct slot *sl, *next;
-	int i;
+	int i, held = admit_held(&s->adm);
 
 	log_msg(LOGLVL_INFO, "signal %d: stopping, %d request%s in progress",
-		sig, s->active, s->active == 1 ? "" : "s");
+		sig, held, held == 1 ? "" : "s");
 	sd_notify(s->sd, "STOPPING=1"); /* shutdown begins now */
 	set_accepting(s, 0);
 	s->stopping = 1;
@@ -280,23 +135,7 @@ stop(struct server *s, int sig)
 		close(s->ls[i].w.fd);
 		s->ls[i].w.fd = -1;
 	}
-	/* Requests in flight finish within their own deadlines; connections
-	 * that have sent nothing would only wait for their timeout.  What has
-	 * arrived is read first, so that a probe accepted a moment ago gets
-	 * its answer.  A read ends at most its own connection: next stays
-	 * valid. */
-	for (sl = s->slots; sl != NULL; sl = next) {
-		next = sl->next;
-		if (serve_is_idle(sl->conn))
-			serve_read_now(sl->conn);
-	}
-	for (sl = s->slots; sl != NULL; sl = next) {
-		next = sl->next;
-		if (serve_is_idle(sl->conn)) {
-			serve_free(sl->conn);
-			unlink_slot(s, sl);
-		}
-	}
+	admit_close_idle(&s->adm);
 }
 
 static void
@@ -318,29 +157,6 @@ on_signal(struct watch *w, unsigned events)
 	}
 	if (sig != 0 && !s->stopping)
 		stop(s, sig);
-}
-
-static void
-describe_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(out, cap, "%s:%u", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(out, cap, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, cap, "fd");
-	}
 }
 
 static int
@@ -395,54 +211,12 @@ open_listener(const struct options *o)
 	return fd;
 }
 
-/* Shares the descriptor limit (raised to the hard limit at start) between
- * check runs and connections: runs get up to half of it, at most
- * --max-connections of them; connections the rest, up to TABLE_MAX.  Too
- * few descriptors then make requests wait for a run, never fail one. */
-static void
-fit_budget(struct server *s)
-{
-	const struct options *o = s->o;
-	size_t cost = check_run_fds(o), avail = 0, runs, table;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur > (rlim_t)(FDS_RESERVED + s->nls))
-		avail = rl.rlim_cur > 1000000
-				? 1000000
-				: (size_t)rl.rlim_cur - FDS_RESERVED - s->nls;
-	runs = avail / 2 / cost;
-	if (runs == 0 && avail > cost)
-		runs = 1;
-	if (runs > (size_t)o->max_connections)
-		runs = (size_t)o->max_connections;
-	table = avail - runs * cost;
-	if (table > TABLE_MAX)
-		table = TABLE_MAX;
-	if (table < 1)
-		table = 1;
-	s->table_cap = (int)table;
-	flight_set_max_runs(&s->rt->fl, (int)runs);
-	if (runs == 0)
-		log_msg(LOGLVL_ERROR,
-			"the descriptor limit (%llu) cannot hold one run of "
-			"the checks (%zu descriptors): every request gets 503",
-			(unsigned long long)rl.rlim_cur, cost);
-	else if (runs < (size_t)o->max_connections)
-		log_msg(LOGLVL_WARN,
-			"the descriptor limit (%llu) allows %zu check runs at "
-			"once, not --max-connections %d; more requests wait",
-			(unsigned long long)rl.rlim_cur, runs,
-			o->max_connections);
-	log_msg(LOGLVL_DEBUG, "up to %d connections, %zu check runs at once",
-		s->table_cap, runs);
-}
-
 static int
 setup(struct server *s, int first_fd, int nfds)
 {
 	int i;
 
+	admit_init(&s->adm, &s->rt->loop, &s->rt->fl, s->o);
 	s->nls = nfds > 0 ? nfds : 1;
 	s->ls = calloc((size_t)s->nls, sizeof(*s->ls));
 	if (s->ls == NULL)
@@ -469,14 +243,15 @@ setup(struct server *s, int first_fd, int nfds)
 		s->ls[i].w.ctx = &s->ls[i];
 		memset(&ss, 0, sizeof(ss));
 		getsockname(fd, (struct sockaddr *)&ss, &len);
-		describe_addr(&ss, where, sizeof(where));
+		if (peer_format(&ss, where, sizeof(where)) == -1)
+			snprintf(where, sizeof(where), "fd");
 		log_msg(LOGLVL_INFO, "listening on %s", where);
 	}
 	s->sigw.fn = on_signal;
 	s->sigw.ctx = s;
 	if (loop_add_signals(&s->rt->loop, &s->sigw) == -1)
 		return -1;
-	fit_budget(s);
+	admit_budget(&s->adm, s->nls);
 	s->resume.fn = resume_accepting;
 	s->resume.ctx = s;
 	s->room.fn = resume_accepting;
@@ -499,11 +274,14 @@ run_loop(struct server *s)
 {
 	struct loop *loop = &s->rt->loop;
 
-	while (!(s->stopping && s->active == 0)) {
+	while (!(s->stopping && admit_held(&s->adm) == 0)) {
 		if (loop_run_once(loop) == -1) {
 			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
 			return 1;
 		}
+		/* A connection that ended in this turn makes room. */
+		if (admit_has_room(&s->adm))
+			set_accepting(s, 1);
 		/* Lines a stalled log reader left: tried again later, not
 		 * waited for. */
 		if (!s->log_retry.armed && log_retry())
@@ -535,13 +313,7 @@ server_run(struct runtime *rt, int first_fd, int nfds, const struct sd *sd)
 	}
 	if (status == 0)
 		status = run_loop(&s);
-	while (s.slots != NULL) {
-		struct slot *sl = s.slots;
-
-		/* The head's prev is NULL: unlink_slot moves s.slots on. */
-		serve_free(sl->conn); /* NOLINT(clang-analyzer-unix.Malloc) */
-		unlink_slot(&s, sl);
-	}
+	admit_close_all(&s.adm);
 	for (i = 0; i < s.nls; i++)
 		if (s.ls != NULL && s.ls[i].w.fd != -1 && s.ls[i].w.fd != 0)
 			close(s.ls[i].w.fd);
