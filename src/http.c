@@ -186,6 +186,29 @@ header_line(const char *p, size_t n, struct http_request *req)
 	return HTTP_200;
 }
 
+/* The head is not all here: wait for more, unless what has come is bad
+ * already (garbage gets its 400 now, not at 8 KiB) or too long. */
+static enum http_parse
+unfinished(struct http_request *req, const char *line, size_t left, int first,
+	   size_t len)
+{
+	if (tail_is_bad(line, left))
+		return done(req, HTTP_400);
+	if (first) {
+		size_t i = 0;
+
+		if (left > 0 && line[left - 1] == '\r')
+			left--;
+		while (i < left && is_tchar((unsigned char)line[i]))
+			i++;
+		if (i < left && line[i] != ' ')
+			return done(req, HTTP_400);
+	}
+	if (len >= HTTP_HEAD_MAX)
+		return done(req, HTTP_431);
+	return HTTP_PARSE_MORE;
+}
+
 enum http_parse
 http_parse(const char *buf, size_t len, struct http_request *req)
 {
@@ -208,47 +231,23 @@ http_parse(const char *buf, size_t len, struct http_request *req)
 		size_t n;
 		enum http_status st;
 
-		if (nl == NULL) {
-			size_t left = len - pos;
-
-			if (tail_is_bad(line, left))
-				return done(req, HTTP_400);
-			if (first) {
-				size_t i = 0;
-
-				if (left > 0 && line[left - 1] == '\r')
-					left--;
-				/* Garbage gets its 400 now, not at 8 KiB. */
-				while (i < left &&
-				       is_tchar((unsigned char)line[i]))
-					i++;
-				if (i < left && line[i] != ' ')
-					return done(req, HTTP_400);
-			}
-			if (len >= HTTP_HEAD_MAX)
-				return done(req, HTTP_431);
-			return HTTP_PARSE_MORE;
-		}
+		if (nl == NULL)
+			return unfinished(req, line, len - pos, first, len);
 		n = (size_t)(nl - line);
 		pos += n + 1;
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
 		if (memchr(line, '\r', n) != NULL)
 			return done(req, HTTP_400);
-		if (first) {
-			st = request_line(line, n, req);
-			if (st != HTTP_200)
-				return done(req, st);
-			first = 0;
-			continue;
-		}
-		if (n == 0) {
+		if (n == 0 && !first) {
 			req->head_len = pos;
 			return done(req, HTTP_200);
 		}
-		st = header_line(line, n, req);
+		st = first ? request_line(line, n, req)
+			   : header_line(line, n, req);
 		if (st != HTTP_200)
 			return done(req, st);
+		first = 0;
 	}
 }
 

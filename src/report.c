@@ -68,29 +68,35 @@ json_string(char *out, const char *s)
 	return n;
 }
 
+/* One check as a JSON object, at out: its length. */
+static size_t
+json_check(char *out, const struct check_spec *spec,
+	   const struct check_result *r, int comma)
+{
+	size_t n = (size_t)sprintf(
+		out, "%s{\"type\":\"%s\",\"target\":", comma ? "," : "",
+		check_type_name(spec->type));
+
+	n += json_string(out + n, spec->target);
+	n += (size_t)sprintf(out + n, ",\"ok\":%s,\"ms\":%d,\"reason\":",
+			     r->ok ? "true" : "false", r->ms);
+	n += json_string(out + n, r->ok ? "" : r->reason);
+	out[n++] = '}';
+	return n;
+}
+
 char *
 report_json(const struct options *o, const struct verdict *v, size_t *len)
 {
-	size_t cap = worst_case(o), n, i;
-	char *out = malloc(cap);
+	char *out = malloc(worst_case(o));
+	size_t n, i;
 
 	if (out == NULL)
 		return NULL;
 	n = (size_t)sprintf(out, "{\"status\":\"%s\",\"checks\":[",
 			    v->ok ? "pass" : "fail");
-	for (i = 0; i < v->n; i++) {
-		const struct check_result *r = &v->results[i];
-
-		n += (size_t)sprintf(
-			out + n, "%s{\"type\":\"%s\",\"target\":", i ? "," : "",
-			check_type_name(o->checks[i].type));
-		n += json_string(out + n, o->checks[i].target);
-		n += (size_t)sprintf(out + n,
-				     ",\"ok\":%s,\"ms\":%d,\"reason\":",
-				     r->ok ? "true" : "false", r->ms);
-		n += json_string(out + n, r->ok ? "" : r->reason);
-		out[n++] = '}';
-	}
+	for (i = 0; i < v->n; i++)
+		n += json_check(out + n, &o->checks[i], &v->results[i], i > 0);
 	n += (size_t)sprintf(out + n, "]}\n");
 	*len = n;
 	return out;

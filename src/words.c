@@ -10,6 +10,67 @@ is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\n';
 }
 
+/* The quoted parts of a word: each copies what p quotes to *out and returns
+ * the byte after its closing quote, or NULL when there is none. */
+static const char *
+single_quoted(const char *p, char **out)
+{
+	const char *end = strchr(p + 1, '\'');
+
+	if (end == NULL)
+		return NULL;
+	memcpy(*out, p + 1, (size_t)(end - p - 1));
+	*out += end - p - 1;
+	return end + 1;
+}
+
+static const char *
+double_quoted(const char *p, char **out)
+{
+	for (p++; *p != '"'; p++) {
+		if (*p == '\0')
+			return NULL;
+		/* Inside "..", a backslash quotes only $ ` " \ and newline. */
+		if (*p == '\\' && p[1] != '\0' && strchr("$`\"\\\n", p[1])) {
+			p++;
+			if (*p == '\n')
+				continue;
+		}
+		*(*out)++ = *p;
+	}
+	return p + 1;
+}
+
+/* One word from p to *out, NUL-terminated: the byte after it, or NULL with
+ * *err said. */
+static const char *
+word(const char *p, char **out, const char **err)
+{
+	while (*p != '\0' && !is_blank(*p)) {
+		if (*p == '\'') {
+			if ((p = single_quoted(p, out)) == NULL)
+				*err = "unterminated single quote";
+		} else if (*p == '"') {
+			if ((p = double_quoted(p, out)) == NULL)
+				*err = "unterminated double quote";
+		} else if (*p == '\\') {
+			if (p[1] == '\0') {
+				*err = "trailing backslash";
+				return NULL;
+			}
+			if (p[1] != '\n')
+				*(*out)++ = p[1];
+			p += 2;
+		} else {
+			*(*out)++ = *p++;
+		}
+		if (p == NULL)
+			return NULL;
+	}
+	*(*out)++ = '\0';
+	return p;
+}
+
 int
 words_split(const char *s, char ***argvp, size_t *argcp, const char **err)
 {
@@ -32,56 +93,14 @@ words_split(const char *s, char ***argvp, size_t *argcp, const char **err)
 		return -1;
 	}
 	out = (char *)(argv + maxw);
-
 	for (;;) {
 		while (is_blank(*p))
 			p++;
 		if (*p == '\0')
 			break;
 		argv[argc++] = out;
-		while (*p != '\0' && !is_blank(*p)) {
-			if (*p == '\'') {
-				const char *end = strchr(p + 1, '\'');
-
-				if (end == NULL) {
-					*err = "unterminated single quote";
-					goto fail;
-				}
-				memcpy(out, p + 1, (size_t)(end - p - 1));
-				out += end - p - 1;
-				p = end + 1;
-			} else if (*p == '"') {
-				for (p++; *p != '"'; p++) {
-					if (*p == '\0') {
-						*err = "unterminated double "
-						       "quote";
-						goto fail;
-					}
-					/* Inside "..", a backslash quotes
-					 * only $ ` " \ and newline. */
-					if (*p == '\\' &&
-					    strchr("$`\"\\\n", p[1]) != NULL &&
-					    p[1] != '\0') {
-						p++;
-						if (*p == '\n')
-							continue;
-					}
-					*out++ = *p;
-				}
-				p++;
-			} else if (*p == '\\') {
-				if (p[1] == '\0') {
-					*err = "trailing backslash";
-					goto fail;
-				}
-				if (p[1] != '\n')
-					*out++ = p[1];
-				p += 2;
-			} else {
-				*out++ = *p++;
-			}
-		}
-		*out++ = '\0';
+		if ((p = word(p, &out, err)) == NULL)
+			goto fail;
 	}
 	argv[argc] = NULL;
 	if (argc == 0) {
