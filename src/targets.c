@@ -228,6 +228,18 @@ targets_script(struct arena *a, struct check_spec *c, const char *arg,
 	return 0;
 }
 
+/* ":PORT" and 0.0.0.0:PORT (a name that resolves to it too) listen on
+ * every address, IPv6 and IPv4, as Go's listener does with an IPv4
+ * wildcard: probes a Go checker answered over IPv6 keep their answer. */
+static int
+ipv4_any(const struct sockaddr_any *a)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+
+	return a->ss.ss_family == AF_INET &&
+	       sin->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
 int
 targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 		 char *err, size_t errlen)
@@ -250,11 +262,8 @@ targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV |
 			 (hp.bracketed ? AI_NUMERICHOST : 0);
-	/* ":PORT" listens on every address, IPv6 and IPv4 (0.0.0.0:PORT is
-	 * IPv4 alone). */
-	*dual = hp.host[0] == '\0';
-	host = *dual ? NULL : hp.host;
-	if (*dual)
+	host = hp.host[0] == '\0' ? NULL : hp.host;
+	if (host == NULL)
 		hints.ai_family = AF_INET6;
 	rc = getaddrinfo(host, hp.port, &hints, &res);
 	if (rc != 0) {
@@ -265,6 +274,7 @@ targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 	memcpy(&addr->ss, res->ai_addr, res->ai_addrlen);
 	addr->len = res->ai_addrlen;
 	freeaddrinfo(res);
+	*dual = host == NULL || ipv4_any(addr);
 	return 0;
 }
 

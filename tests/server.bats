@@ -108,13 +108,14 @@ quiet() {
 	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
 }
 
-@test "0.0.0.0:PORT listens on IPv4 alone" {
+@test "0.0.0.0:PORT listens on every address, IPv4 and IPv6, as Go's does (dual-stack [::])" {
 	PORT=$(free_port)
 	start_hc --listener "0.0.0.0:$PORT" --script true
-	wait_until 5 grep -q "listening on 0.0.0.0:$PORT\$" "$T/hc.log"
+	wait_until 5 grep -q "listening on \[::\]:$PORT\$" "$T/hc.log"
 	raw 127.0.0.1 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
 	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
-	not port_open ::1 "$PORT"
+	raw ::1 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
+	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
 }
 
 @test "no mode given: the default listener, port 5000 on IPv4 and IPv6 (in a network namespace of its own)" {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# --listener's address forms as the Go tool's listener takes them, each in a
+# network namespace of its own: the wildcards (default, :PORT, 0.0.0.0:PORT)
+# answer IPv4 and IPv6, IPv4 alone where IPv6 is off; any other address
+# answers on that address alone.
+
+setup() {
+	load helpers
+	common_setup
+	[ "$(id -u)" -eq 0 ] || skip "needs root for a network namespace"
+	ns_start -n
+}
+
+teardown() {
+	common_teardown
+}
+
+# hc_ns ARGS...: health-checker in the namespace, log in $T/hc.log.
+hc_ns() {
+	bg_ns "$HC" "$@" 2>>"$T/hc.log"
+}
+
+# answers URL [CURL ARGS]: OK from URL, from inside the namespace.
+answers() {
+	local url=$1 got
+	shift
+	got=$(in_ns curl -sS -g -m 5 "$@" "$url") || return 1
+	assert_equal "$got" OK
+}
+
+# refused HOST PORT: nothing listens on HOST:PORT in the namespace.
+refused() {
+	! in_ns bash -c "exec 9<>'/dev/tcp/$1/$2'" 2>/dev/null
+}
+
+# ipv6_off: IPv6 disabled in the namespace, as
+# net.ipv6.conf.all.disable_ipv6=1 does on a host: no ::1 any more.
+ipv6_off() {
+	in_ns sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.lo.disable_ipv6=1
+	wait_until 5 gone_v6
+}
+
+gone_v6() {
+	! in_ns ip -6 addr show dev lo | grep -q inet6
+}
+
+@test "0.0.0.0:PORT answers IPv4 and IPv6 on one dual-stack [::] socket" {
+	hc_ns --listener 0.0.0.0:6000 --script true
+	wait_until 5 grep -q 'listening on \[::\]:6000$' "$T/hc.log"
+	answers http://127.0.0.1:6000/ -4
+	answers 'http://[::1]:6000/' -6
+	# Every IPv4 address, not only the one a name resolves to.
+	in_ns ip addr add 192.0.2.1/32 dev lo
+	answers http://192.0.2.1:6000/ -4
+	assert_equal "$(grep -c 'listening on' "$T/hc.log")" 1
+}
+
+@test ":PORT and 0.0.0.0:PORT bind the same: a second of either is refused, address in use" {
+	hc_ns --listener :6000 --script true
+	wait_until 5 grep -q 'listening on \[::\]:6000$' "$T/hc.log"
+	run in_ns "$HC" --listener 0.0.0.0:6000 --script true
+	assert_equal "$status" 1
+	[[ $output == *"listen on 0.0.0.0:6000: Address already in use"* ]] ||
+		{ echo "$output"; false; }
+}
+
+@test "a name that resolves to 0.0.0.0 is the wildcard too, as in Go" {
+	ns_file /etc/hosts "0.0.0.0 any.test"
+	hc_ns --listener any.test:6000 --script true
+	wait_until 5 grep -q 'listening on \[::\]:6000$' "$T/hc.log"
+	answers http://127.0.0.1:6000/ -4
+	answers 'http://[::1]:6000/' -6
+}
+
+@test "IPv6 off (disable_ipv6=1): 0.0.0.0:PORT, :PORT and the default answer IPv4" {
+	ipv6_off
+	hc_ns --listener 0.0.0.0:6000 --script true
+	hc_ns --listener :6001 --script true
+	hc_ns --script true
+	wait_until 5 grep -Eq 'listening on (\[::\]|0\.0\.0\.0):6000$' "$T/hc.log"
+	wait_until 5 grep -Eq 'listening on (\[::\]|0\.0\.0\.0):6001$' "$T/hc.log"
+	wait_until 5 grep -Eq 'listening on (\[::\]|0\.0\.0\.0):5000$' "$T/hc.log"
+	answers http://127.0.0.1:6000/ -4
+	answers http://127.0.0.1:6001/ -4
+	answers http://127.0.0.1:5000/ -4
+}
+
+@test "127.0.0.1:PORT is that address alone: no other IPv4 address, no IPv6" {
+	in_ns ip addr add 192.0.2.1/32 dev lo
+	hc_ns --listener 127.0.0.1:6000 --script true
+	wait_until 5 grep -q 'listening on 127.0.0.1:6000$' "$T/hc.log"
+	answers http://127.0.0.1:6000/ -4
+	refused 192.0.2.1 6000
+	refused ::1 6000
+}
+
+@test "[::1]:PORT is that address alone: no IPv4" {
+	hc_ns --listener "[::1]:6000" --script true
+	wait_until 5 grep -q 'listening on \[::1\]:6000$' "$T/hc.log"
+	answers 'http://[::1]:6000/' -6
+	refused 127.0.0.1 6000
+}
+
+@test "a host's own address is that address alone" {
+	in_ns ip addr add 192.0.2.1/32 dev lo
+	in_ns ip addr add 2001:db8::1/128 dev lo
+	hc_ns --listener 192.0.2.1:6000 --script true
+	hc_ns --listener "[2001:db8::1]:6001" --script true
+	wait_until 5 grep -q 'listening on 192.0.2.1:6000$' "$T/hc.log"
+	wait_until 5 grep -q 'listening on \[2001:db8::1\]:6001$' "$T/hc.log"
+	answers http://192.0.2.1:6000/ -4
+	refused 127.0.0.1 6000
+	refused ::1 6000
+	answers 'http://[2001:db8::1]:6001/' -6
+	refused ::1 6001
+	refused 127.0.0.1 6001
+}
