@@ -180,9 +180,9 @@ bind_listener(const struct sockaddr *sa, socklen_t len, int v6only)
 	return -1;
 }
 
-/* The default listener, :PORT and 0.0.0.0:PORT are [::] taking IPv4 too,
- * as Go's are; 0.0.0.0 where IPv6 is off (no AF_INET6 socket, or no bind).
- * Any other address given is that address alone. */
+/* The default listener and the wildcards (:PORT, 0.0.0.0:PORT, [::]:PORT)
+ * are [::] taking IPv4 too, as Go's are; 0.0.0.0 where IPv6 is off (no
+ * AF_INET6 socket, or no bind).  Any other address is that address alone. */
 static int
 open_listener(const struct options *o)
 {

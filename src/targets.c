@@ -228,16 +228,19 @@ targets_script(struct arena *a, struct check_spec *c, const char *arg,
 	return 0;
 }
 
-/* ":PORT" and 0.0.0.0:PORT (a name that resolves to it too) listen on
- * every address, IPv6 and IPv4, as Go's listener does with an IPv4
- * wildcard: probes a Go checker answered over IPv6 keep their answer. */
+/* ":PORT", 0.0.0.0:PORT and [::]:PORT (a name that resolves to either
+ * too) listen on every address, IPv6 and IPv4, as Go's listener does with
+ * a wildcard: probes a Go checker answered keep their answer. */
 static int
-ipv4_any(const struct sockaddr_any *a)
+wildcard(const struct sockaddr_any *a)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
 
-	return a->ss.ss_family == AF_INET &&
-	       sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (a->ss.ss_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return a->ss.ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
 }
 
 int
@@ -274,7 +277,7 @@ targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 	memcpy(&addr->ss, res->ai_addr, res->ai_addrlen);
 	addr->len = res->ai_addrlen;
 	freeaddrinfo(res);
-	*dual = host == NULL || ipv4_any(addr);
+	*dual = host == NULL || wildcard(addr);
 	return 0;
 }
 

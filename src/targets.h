@@ -19,8 +19,8 @@ int targets_http(struct arena *a, struct check_spec *c, const char *arg,
 		 char *err, size_t errlen);
 int targets_unix(struct arena *a, struct check_spec *c, const char *arg,
 		 char *err, size_t errlen);
-/* ADDR:PORT, [IPv6]:PORT or :PORT into a, *dual set for :PORT and
- * 0.0.0.0:PORT (every address, IPv6 and IPv4, as Go's listener); a host
+/* ADDR:PORT, [IPv6]:PORT or :PORT into a, *dual set for :PORT, 0.0.0.0:PORT
+ * and [::]:PORT (every address, IPv6 and IPv4, as Go's listener); a host
  * name is resolved now, at start-up. */
 int targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 		     char *err, size_t errlen);

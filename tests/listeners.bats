@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # --listener's address forms as the Go tool's listener takes them, each in a
-# network namespace of its own: the wildcards (default, :PORT, 0.0.0.0:PORT)
-# answer IPv4 and IPv6, IPv4 alone where IPv6 is off; any other address
-# answers on that address alone.
+# network namespace of its own: the wildcards (default, :PORT, 0.0.0.0:PORT,
+# [::]:PORT) answer IPv4 and IPv6, IPv4 alone where IPv6 is off; any other
+# address answers on that address alone.
 
 setup() {
 	load helpers
@@ -63,6 +63,13 @@ gone_v6() {
 	assert_equal "$status" 1
 	[[ $output == *"listen on 0.0.0.0:6000: Address already in use"* ]] ||
 		{ echo "$output"; false; }
+}
+
+@test "[::]:PORT is the wildcard too: IPv4 and IPv6, as Go's listener" {
+	hc_ns --listener "[::]:6000" --script true
+	wait_until 5 grep -q 'listening on \[::\]:6000$' "$T/hc.log"
+	answers http://127.0.0.1:6000/ -4
+	answers 'http://[::1]:6000/' -6
 }
 
 @test "a name that resolves to 0.0.0.0 is the wildcard too, as in Go" {
