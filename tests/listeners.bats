@@ -56,13 +56,15 @@ gone_v6() {
 	assert_equal "$(grep -c 'listening on' "$T/hc.log")" 1
 }
 
-@test ":PORT and 0.0.0.0:PORT bind the same: a second of either is refused, address in use" {
-	hc_ns --listener :6000 --script true
+@test "0.0.0.0:PORT holds the port on both families: :PORT and [::1]:PORT beside it are refused, address in use" {
+	hc_ns --listener 0.0.0.0:6000 --script true
 	wait_until 5 grep -q 'listening on \[::\]:6000$' "$T/hc.log"
-	run in_ns "$HC" --listener 0.0.0.0:6000 --script true
-	assert_equal "$status" 1
-	[[ $output == *"listen on 0.0.0.0:6000: Address already in use"* ]] ||
-		{ echo "$output"; false; }
+	for l in :6000 "[::1]:6000"; do
+		run in_ns "$HC" --listener "$l" --script true
+		assert_equal "$status" 1
+		[[ $output == *"listen on $l: Address already in use"* ]] ||
+			{ echo "$output"; false; }
+	done
 }
 
 @test "[::]:PORT is the wildcard too: IPv4 and IPv6, as Go's listener" {
@@ -91,6 +93,47 @@ gone_v6() {
 	answers http://127.0.0.1:6000/ -4
 	answers http://127.0.0.1:6001/ -4
 	answers http://127.0.0.1:5000/ -4
+}
+
+# no_ipv6 CMD...: CMD where the kernel has no IPv6 (ipv6.disable=1):
+# socket(AF_INET6, ...) fails with EAFNOSUPPORT, by a seccomp filter (x86-64
+# system call numbers) that exec passes on.
+no_ipv6() {
+	cat >"$T/no_ipv6.py" <<'PY'
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def insn(code, jt, jf, k): return struct.pack("HBBI", code, jt, jf, k)
+prog = b"".join([
+    insn(0x20, 0, 0, 4), insn(0x15, 0, 4, 0xC000003E),  # arch x86-64
+    insn(0x20, 0, 0, 0), insn(0x15, 0, 2, 41),  # socket
+    insn(0x20, 0, 0, 16), insn(0x15, 1, 0, 10),  # AF_INET6
+    insn(0x06, 0, 0, 0x7FFF0000), insn(0x06, 0, 0, 0x00050000 | 97)])
+buf = ctypes.create_string_buffer(prog)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fp = Fprog(len(prog) // 8, ctypes.addressof(buf))
+if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(fp), 0, 0):
+    sys.exit("no_ipv6: seccomp: " + os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[1], sys.argv[1:])
+PY
+	python3 "$T/no_ipv6.py" "$@"
+}
+
+@test "no IPv6 in the kernel: the default and every wildcard fall back to 0.0.0.0; [::1] cannot start" {
+	[ "$(uname -m)" = x86_64 ] || skip "the seccomp filter is x86-64's"
+	no_ipv6 true
+	bg_ns python3 "$T/no_ipv6.py" "$HC" --listener 0.0.0.0:6000 --script true 2>>"$T/hc.log"
+	bg_ns python3 "$T/no_ipv6.py" "$HC" --listener :6001 --script true 2>>"$T/hc.log"
+	bg_ns python3 "$T/no_ipv6.py" "$HC" --listener "[::]:6002" --script true 2>>"$T/hc.log"
+	bg_ns python3 "$T/no_ipv6.py" "$HC" --script true 2>>"$T/hc.log"
+	for p in 6000 6001 6002 5000; do
+		wait_until 10 grep -q "listening on 0.0.0.0:$p\$" "$T/hc.log"
+		answers "http://127.0.0.1:$p/" -4
+	done
+	run in_ns python3 "$T/no_ipv6.py" "$HC" --listener "[::1]:6003" --script true
+	assert_equal "$status" 1
+	[[ $output == *"listen on [::1]:6003: Address family not supported by protocol"* ]] ||
+		{ echo "$output"; false; }
 }
 
 @test "127.0.0.1:PORT is that address alone: no other IPv4 address, no IPv6" {
