@@ -91,7 +91,10 @@ stall_until() {
 }
 
 @test "children: a script that exited in time passes though the checker was stopped past its deadline" {
-	serve --script "sleep 0.1" --script-timeout 1
+	# The script ends when told: only once the checker is stopped, so
+	# that its end is never looked at before the deadline passes.
+	mkscript waiter "n=0; while [ ! -e $T/go ] && [ \$n -lt 100 ]; do sleep 0.01; n=\$((n + 1)); done"
+	serve --script "$T/waiter" --script-timeout 1
 	local start pid
 	start=$(date +%s%N)
 	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
@@ -100,7 +103,8 @@ stall_until() {
 	wait_until 5 has_child "$HC_PID"
 	kill -STOP "$HC_PID"
 	pid=$(child_of "$HC_PID")
-	# It ends at 100 ms of its 1 s: a zombie, not yet looked at.
+	touch "$T/go"
+	# It ends within its 1 s: a zombie, not yet looked at.
 	wait_until 5 is_zombie "${pid% }" || { kill -CONT "$HC_PID"; return 1; }
 	stall_until "$start" 1600
 	wait "$curl" || true
