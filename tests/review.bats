@@ -20,3 +20,49 @@ teardown() {
 	left=$(ss -Htan dst "127.0.0.1:$LPORT")
 	[ -z "$left" ] || { echo "left: $left"; false; }
 }
+
+# resum FILE [OFFSET VALUE]: sets the int32 at OFFSET of the result record
+# FILE to VALUE and sums the record again, as a writer would have: the file
+# stays whole by its framing, and only its contents say it is wrong.
+resum() {
+	python3 - "$@" <<'PY'
+import struct, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    rec = bytearray(f.read())
+    if len(sys.argv) > 3:
+        struct.pack_into("<i", rec, int(sys.argv[2]), int(sys.argv[3]))
+    h = 14695981039346656037
+    for b in rec[:-8]:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    struct.pack_into("<Q", rec, len(rec) - 8, h)
+    f.seek(0)
+    f.write(rec)
+PY
+}
+
+# cached_probe: one inetd GET through the cache; how many runs in $runs.
+cached_probe() {
+	printf 'GET / HTTP/1.0\r\n\r\n' | "$HC" --inetd --cache-ttl 600 \
+		--lock-file "$T/hc.lock" --script "$T/check" >"$T/answer" \
+		2>>"$T/err"
+	runs=$(wc -l <"$T/runs")
+}
+
+@test "a cached result whose sum holds but whose contents cannot be is no result" {
+	printf '#!/bin/sh\necho run >>"%s"\necho broken\nexit 1\n' "$T/runs" \
+		>"$T/check"
+	chmod +x "$T/check"
+	cached_probe
+	[ "$runs" -eq 1 ]
+	# The control: summed again as it was, the result is served.
+	resum "$T/hc.lock.result"
+	cached_probe
+	[ "$runs" -eq 1 ] || { cat "$T/err"; false; }
+	# The head (72 bytes), then results[0]: ok, ms, ours, reason[96],
+	# output_len: a length past output[] must not reach the log.
+	resum "$T/hc.lock.result" $((72 + 12 + 96)) 100000
+	cached_probe
+	[ "$runs" -eq 2 ] || { cat "$T/err"; false; }
+	grep -q '^HTTP/1.0 504 ' "$T/answer"
+}
