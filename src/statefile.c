@@ -11,8 +11,10 @@
 #include "runfile.h"
 #include "statefile.h"
 
-/* The result record: its payload an array of struct check_result. */
-#define MAGIC "HCSTATE4"
+/* The result record: its payload an array of struct check_result.  Byte
+ * for byte the one before the redesign: an old and a new process on one
+ * lock file, mid-upgrade, share results (their keys match). */
+#define MAGIC "HCSTATE3"
 /* The verdict's ok and ours, in the record's flags. */
 #define FLAG_OK 1
 #define FLAG_OURS 2

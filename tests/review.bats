@@ -66,3 +66,22 @@ cached_probe() {
 	[ "$runs" -eq 2 ] || { cat "$T/err"; false; }
 	grep -q '^HTTP/1.0 504 ' "$T/answer"
 }
+
+@test "the result and verdict records keep the bytes of the releases before the redesign" {
+	# An old and a new one-shot on one lock file during an upgrade share
+	# a result and tell a change once only when the bytes are the same.
+	printf 'GET / HTTP/1.0\r\n\r\n' | "$HC" --inetd --cache-ttl 600 \
+		--lock-file "$T/lock" --script true >"$T/answer" 2>"$T/err"
+	grep -q '^HTTP/1.0 200 ' "$T/answer"
+	[ "$(head -c 8 "$T/lock.result" | tr -d '\0')" = HCSTATE3 ]
+	[ "$(head -c 8 "$T/lock.verdict" | tr -d '\0')" = HCVERD3 ]
+	# The healthy verdict's key after the 72-byte head: FNV-1a of the
+	# word 1, as verdict_key always made it.
+	python3 - "$T/lock.verdict" <<'PY'
+import struct, sys
+rec = open(sys.argv[1], "rb").read()
+want = ((14695981039346656037 ^ 1) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+got = struct.unpack_from("<Q", rec, 72)[0]
+sys.exit(0 if got == want else "key %x, want %x" % (got, want))
+PY
+}
