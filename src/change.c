@@ -5,8 +5,10 @@
 #include "log.h"
 #include "runfile.h"
 
-/* The verdict record: its payload the verdict's key, its flags FLAG_OK. */
-#define MAGIC "HCVERD4"
+/* The verdict record: its payload the verdict's key, its flags FLAG_OK.
+ * Byte for byte the record of the releases before it (the same magic, key
+ * and lock byte): old and new one-shots of an upgrade tell a change once. */
+#define MAGIC "HCVERD3"
 #define FLAG_OK 1
 /* Room for every failing check's target, reason and a little output. */
 #define LINE_MAX_BYTES 8192
@@ -16,13 +18,13 @@
 static uint64_t
 verdict_key(const struct verdict *v)
 {
-	uint64_t h = RUNFILE_HASH_INIT, word = v->ok ? 1 : 2;
+	uint64_t h = RUNFILE_HASH_INIT;
 	size_t i;
 
-	h = runfile_hash(h, &word, sizeof(word));
+	h = (h ^ (uint64_t)(v->ok ? 1 : 2)) * 1099511628211ULL;
 	for (i = 0; i < v->n; i++)
 		if (!v->results[i].ok)
-			h = runfile_hash(h, &i, sizeof(i));
+			h = (h ^ (uint64_t)(i + 3)) * 1099511628211ULL;
 	return h;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "kind_connect.h"
+#include "peer.h"
 
 /* A unix socket's full accept queue: the first retry, and the longest wait
  * between two (a listener busy for a moment is found soon, one that stays
@@ -48,20 +49,18 @@ refused(struct connector *c, int err)
 
 /* Out of the epoll set before the close: a child forked a moment ago may
  * still hold a copy, and a close would then leave it there.  A TCP socket
- * closes with a reset, as HAProxy's checks do: a FIN would leave it in
- * TIME_WAIT for a minute, and a flood of requests would use up the host's
- * ephemeral ports (for its own services too). */
+ * closes with a reset, as HAProxy's checks do (peer_close_reset says why):
+ * a flood of requests would otherwise use up the host's ephemeral ports. */
 static void
 close_sock(struct connector *c, struct watch *w)
 {
-	static const struct linger reset = {1, 0};
-
 	if (w->fd == -1)
 		return;
 	loop_release(loop_of(c), w);
-	if (!c->local)
-		setsockopt(w->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-	close(w->fd);
+	if (c->local)
+		close(w->fd);
+	else
+		peer_close_reset(w->fd);
 	w->fd = -1;
 }
 

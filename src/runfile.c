@@ -396,15 +396,16 @@ runfile_open_record(const char *path, size_t size)
 	return fd;
 }
 
-int
-runfile_lock(int fd, uint64_t key, int type)
+/* runfile_lock's byte at base + key's place. */
+static int
+lock_at(int fd, off_t base, uint64_t key, int type)
 {
 	struct flock fl;
 
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = (short)type;
 	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)(key % (uint64_t)LOCK_SPAN);
+	fl.l_start = base + (off_t)(key % (uint64_t)LOCK_SPAN);
 	fl.l_len = 1;
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 1;
@@ -416,6 +417,12 @@ runfile_lock(int fd, uint64_t key, int type)
 	if (flock(fd, type == F_UNLCK ? LOCK_UN : LOCK_EX | LOCK_NB) == 0)
 		return 1;
 	return errno == EWOULDBLOCK ? 0 : -1;
+}
+
+int
+runfile_lock(int fd, uint64_t key, int type)
+{
+	return lock_at(fd, 0, key, type);
 }
 
 void
@@ -532,7 +539,8 @@ runfile_note_open(struct runfile_note *n, const struct options *o,
 		return -1;
 	n->fd = runfile_open_private(path, err, errlen);
 	if (n->fd != -1 &&
-	    (lk = runfile_lock(n->fd, n->id.config, F_WRLCK)) != 1) {
+	    (lk = lock_at(n->fd, (off_t)(SLOTS * runfile_size(len)),
+			  n->id.config, F_WRLCK)) != 1) {
 		/* Another process of our checks holds our byte: it is
 		 * telling this very change.  Another command line's never
 		 * stands in our way. */

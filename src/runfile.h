@@ -81,7 +81,8 @@ struct runfile_note {
 };
 
 /* Opens the table at runfile_path's suffix and reads our record (len at
- * most 32 bytes) into payload: 1 held by us, 0 held by another process
+ * most 32 bytes) into payload: 1 held by us (our byte past the table, as
+ * the records before the redesign had it), 0 held by another process
  * (telling this very change), -1 not to be had: err says why, *named
  * whether it was the file itself that was refused. */
 int runfile_note_open(struct runfile_note *n, const struct options *o,

@@ -11,8 +11,10 @@
 #include "runfile.h"
 #include "statefile.h"
 
-/* The result record: its payload an array of struct check_result. */
-#define MAGIC "HCSTATE4"
+/* The result record: its payload an array of struct check_result.  Byte
+ * for byte the one before the redesign: an old and a new process on one
+ * lock file, mid-upgrade, share results (their keys match). */
+#define MAGIC "HCSTATE3"
 /* The verdict's ok and ours, in the record's flags. */
 #define FLAG_OK 1
 #define FLAG_OURS 2
@@ -275,6 +277,26 @@ statefile_write(struct statefile *sf, const struct verdict *v)
 	return 0;
 }
 
+/* A sum says the bytes are the ones written, not that a writer (another
+ * build, a bug) wrote what this one reads: a length past output[] or a
+ * reason without its NUL would be read out of bounds by the log. */
+static int
+results_sane(const unsigned char *rec, size_t nchecks)
+{
+	struct check_result res;
+	size_t i;
+
+	for (i = 0; i < nchecks; i++) {
+		memcpy(&res, rec + i * sizeof(res), sizeof(res));
+		if ((res.ok != 0 && res.ok != 1) ||
+		    (res.ours != 0 && res.ours != 1) || res.output_len < 0 ||
+		    res.output_len > CHECK_OUTPUT_NOTE ||
+		    memchr(res.reason, '\0', sizeof(res.reason)) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 int
 statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 {
@@ -288,7 +310,7 @@ statefile_read(struct statefile *sf, size_t nchecks, struct state_result *r)
 		ok = read(fd, rec, size) == (ssize_t)size &&
 		     runfile_look(rec, len, MAGIC, &sf->id, &h) ==
 			     RUNFILE_OURS &&
-		     h.n == nchecks;
+		     h.n == nchecks && results_sane(rec + sizeof(h), nchecks);
 	if (fd != -1)
 		close(fd);
 	if (!ok) {

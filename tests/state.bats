@@ -308,7 +308,7 @@ in_private_run() {
 }
 
 @test "a verdict or maintenance record of garbage or of the old format counts as none: each change told once" {
-	# The old verdict record (HCVERD3, no checksum of ours) and noise.
+	# A verdict record of the right magic whose sum fails, and noise.
 	{
 		printf 'HCVERD3\0'
 		head -c 1500 /dev/urandom
