@@ -119,7 +119,7 @@ syn_sent() {
 		END { exit !f }' /proc/net/tcp
 }
 
-# busy_listener tcp|unix PORT|PATH SECONDS: tests/scripts/busy-listener,
+# busy_listener tcp|unix PORT|PATH SECONDS|until:FILE: tests/scripts/busy-listener,
 # its queue full; for tcp its port in BPORT.
 busy_listener() {
 	bg "$SCRIPTS/busy-listener" "$1" "$2" "$T/busy" "$3"
@@ -129,10 +129,11 @@ busy_listener() {
 
 @test "children: a connect that completed in time passes though the checker was stopped past its deadline" {
 	# Its SYN dropped by a full queue, the connect completes when the
-	# SYN is sent again, about 1 s later, within the 2 s deadline.
+	# SYN is sent again, about 1 s later, within the 2 s deadline.  The
+	# queue is freed only once the checker is stopped.
 	BPORT=$(free_port)
 	serve --port "127.0.0.1:$BPORT" --port-timeout 2
-	busy_listener tcp "$BPORT" 0.3
+	busy_listener tcp "$BPORT" "until:$T/free"
 	local start
 	start=$(date +%s%N)
 	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
@@ -140,6 +141,7 @@ busy_listener() {
 	local curl=$BG_PID
 	wait_until 5 syn_sent "$BPORT"
 	kill -STOP "$HC_PID"
+	touch "$T/free"
 	wait_until 5 not syn_sent "$BPORT" || { kill -CONT "$HC_PID"; return 1; }
 	echo "connected after $(ms_since "$start")ms" >&2
 	stall_until "$start" 2600
