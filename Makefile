@@ -36,7 +36,7 @@ SRC = src/main.c src/options.c src/targets.c src/arena.c src/words.c \
 	src/flight.c src/statefile.c src/change.c src/maint.c src/runfile.c \
 	src/checks.c src/probe.c src/kind_connect.c src/kind_http.c \
 	src/kind_script.c src/spawn.c src/reap.c src/lookup.c src/report.c
-HDR = src/options.h src/targets.h src/arena.h src/words.h src/log.h \
+HDR = src/version.h src/options.h src/targets.h src/arena.h src/words.h src/log.h \
 	src/loop.h src/http.h src/runtime.h src/sd.h \
 	src/server.h src/admit.h src/peer.h src/serve.h \
 	src/flight.h src/statefile.h src/change.h src/maint.h src/runfile.h \
@@ -90,7 +90,7 @@ static-aarch64: health-checker-static-aarch64
 
 # The release files: both static binaries under their architecture's name,
 # and their SHA-256 sums (sha256sum -c SHA256SUMS in dist/ checks them).
-VERSION = `sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' src/options.h`
+VERSION = `sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' src/version.h`
 dist: health-checker-static health-checker-static-aarch64
 	rm -rf dist
 	mkdir dist

@@ -7,34 +7,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "arena.h"
 #include "log.h"
-
-#define VERSION "1.0.0"
-
-enum check_type { CHECK_TCP, CHECK_SCRIPT, CHECK_HTTP, CHECK_UNIX };
-
-struct sockaddr_any {
-	struct sockaddr_storage ss;
-	socklen_t len;
-};
-
-struct check_spec {
-	enum check_type type;
-	/* As logs and details show it: "127.0.0.1:80", the URL without its
-	 * query, the socket path, or a script's program alone (arguments and
-	 * queries may hold secrets). */
-	char *target;
-	int timeout_ms;
-	/* CHECK_TCP, CHECK_HTTP given an address, CHECK_UNIX: the one
-	 * address; NULL for a host name, looked up at every run. */
-	struct sockaddr_any *addrs;
-	size_t naddrs;
-	char *host;    /* the name to look up, or NULL */
-	char port[6];  /* CHECK_TCP, CHECK_HTTP: decimal */
-	char **argv;   /* CHECK_SCRIPT */
-	char *request; /* CHECK_HTTP: the whole GET request */
-};
+#include "targets.h"
+#include "version.h"
 
 struct options {
 	struct check_spec *checks;

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include "targets.h"
+#include "version.h"
 #include "words.h"
 
 static void usage(char *err, size_t errlen, const char *fmt, ...)

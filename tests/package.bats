@@ -46,7 +46,7 @@ setup_file() {
 		IN_ROOT=yes
 	fi
 	export VERSION ARCH PKGDIR DEB
-	VERSION=$(sed -n 's/^#define VERSION "\(.*\)"$/\1/p' "$REPO/src/options.h")
+	VERSION=$(sed -n 's/^#define VERSION "\(.*\)"$/\1/p' "$REPO/src/version.h")
 	ARCH=$(dpkg --print-architecture)
 	PKGDIR=$BATS_FILE_TMPDIR/pkg
 	DEB=$PKGDIR/health-checker_${VERSION}_$ARCH.deb

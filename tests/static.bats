@@ -153,7 +153,7 @@ a64_root() {
 	run make -C "$T/tree" -s dist
 	echo "$output" >&2
 	[ "$status" -eq 0 ]
-	v=$(sed -n 's/^#define VERSION "\(.*\)"$/\1/p' "$REPO/src/options.h")
+	v=$(sed -n 's/^#define VERSION "\(.*\)"$/\1/p' "$REPO/src/version.h")
 	[ -n "$v" ]
 	assert_equal "$(cd "$T/tree/dist" && ls | tr '\n' ' ')" \
 		"SHA256SUMS health-checker-$v-linux-aarch64 health-checker-$v-linux-x86_64 "
