@@ -20,6 +20,8 @@
 /* Room for 4 KiB of escaped script output, and the prefixes. */
 #define LINE_MAX_BYTES 24576
 #define SYSLOG_PATH "/dev/log"
+/* The longest line format() makes (prefixes included). */
+#define PENDING_MAX (LINE_MAX_BYTES + 128)
 
 enum sink { SINK_STDERR, SINK_JOURNAL, SINK_SYSLOG };
 
@@ -34,7 +36,13 @@ static int out_poll;               /* a pipe or tty we could not reopen */
 static int out_reopen;        /* a pipe or tty, reopened at the first line */
 static int syslog_stream;     /* /dev/log is a stream socket */
 static unsigned long dropped; /* lines lost since the last one out */
-static char pending[LINE_MAX_BYTES + 128]; /* the rest of a line half out */
+/* The rest of a line half out, from malloc at the first such line: in
+ * .bss its 24 KiB would push libc's own variables onto a page of their
+ * own, which every process (a healthy one-shot logs nothing) would then
+ * fault in. */
+static char *pending_buf;
+static char pending_end[1]; /* without pending_buf: the line's last byte */
+static const char *pending; /* one or the other */
 static size_t pending_len, pending_off;
 
 static const char *const level_names[] = {
@@ -228,9 +236,21 @@ emit(const char *line, size_t len)
 		return 0;
 	if (n <= 0)
 		return -1;
-	pending_len = len - (size_t)n;
 	pending_off = 0;
-	memcpy(pending, line + n, pending_len);
+	if (pending_buf == NULL)
+		pending_buf = malloc(PENDING_MAX);
+	if (pending_buf == NULL) {
+		/* The middle of this line is lost, counted as a line lost;
+		 * its last byte still ends it, for the next to begin a line. */
+		pending_end[0] = line[len - 1];
+		pending = pending_end;
+		pending_len = 1;
+		dropped++;
+		return 0;
+	}
+	pending = pending_buf;
+	pending_len = len - (size_t)n;
+	memcpy(pending_buf, line + n, pending_len);
 	return 0;
 }
 
@@ -429,7 +449,7 @@ log_level_parse(const char *name, enum log_level *level)
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char msg[LINE_MAX_BYTES], line[LINE_MAX_BYTES + 128];
+	char msg[LINE_MAX_BYTES], line[PENDING_MAX];
 	size_t len;
 	va_list ap;
 	int saved = errno;

@@ -309,7 +309,10 @@ run(const struct options *o, const struct sd *sd, unsigned long nofile)
 }
 
 /* The value named may hold any byte: a terminal must not take it for an
- * escape sequence. */
+ * escape sequence.  Out of line: its buffer would otherwise sit in main's
+ * frame and cost every run a page of stack it never uses. */
+static void usage_error(const char *err) __attribute__((noinline));
+
 static void
 usage_error(const char *err)
 {
@@ -324,7 +327,11 @@ usage_error(const char *err)
 }
 
 /* The command line into o: -1 to run, else the exit status, the help, the
- * version or the usage error said. */
+ * version or the usage error said.  Out of line for the same reason as
+ * usage_error: err need not stay on the stack while the mode runs. */
+static int parse(struct options *o, int argc, char **argv)
+	__attribute__((noinline));
+
 static int
 parse(struct options *o, int argc, char **argv)
 {
