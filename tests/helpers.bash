@@ -63,8 +63,20 @@ start_listener() {
 }
 
 # free_port: a TCP port nobody listens on right now.
+# free_port: a port free on every address of both families (a dual-stack
+# [::] bind), so that wildcard listeners find it free too; IPv4 alone where
+# there is no IPv6.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c '
+import socket
+try:
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", 0))
+except OSError:
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+print(s.getsockname()[1])'
 }
 
 port_open() { # HOST PORT

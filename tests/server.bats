@@ -98,7 +98,10 @@ quiet() {
 @test ":PORT listens on every address, IPv4 and IPv6 (dual-stack [::])" {
 	PORT=$(free_port)
 	start_hc --listener ":$PORT" --script true
-	wait_until 5 grep -q "listening on \[::\]:$PORT\$" "$T/hc.log"
+	wait_until 5 grep -q "listening on \[::\]:$PORT\$" "$T/hc.log" || {
+		cat "$T/hc.log" >&2
+		false
+	}
 	raw 127.0.0.1 "$PORT" 'GET / HTTP/1.0\r\n\r\n'
 	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
 	# Not bound to 127.0.0.1 alone: any loopback address answers.
