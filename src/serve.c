@@ -39,6 +39,13 @@ struct conn {
 	int want_out;                   /* a write would block */
 	int peer_fin, peer_reset;       /* how the input ended */
 	int watch_gone;                 /* serve_watch_gone() */
+	int may_keep;                   /* serve_keep_alive(), not closing */
+	int keep;    /* this answer leaves the connection open */
+	int served;  /* answers given on this connection */
+	int resume;  /* the timer is for bytes that came before it */
+	int in_body; /* the request's body is not all read yet */
+	unsigned long long body_left; /* of a Content-Length body */
+	struct http_chunked chunk;
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -47,6 +54,7 @@ struct conn {
 	size_t resp_len, resp_off;
 	size_t drained;
 	const struct serve_hooks *hooks;
+	void (*idle)(void *ctx, struct conn *c); /* serve_keep_alive() */
 	void *ctx;
 	char peer[64];
 	size_t len;
@@ -54,6 +62,11 @@ struct conn {
 	 * no buffers. */
 	char *buf;
 };
+
+/* Keep-alive, below: between one answer and the next request. */
+static void next_request(struct conn *c);
+static void start_body(struct conn *c);
+static int eat_body(struct conn *c);
 
 /* The peer as logs show it.  Asked of the socket at the start only when
  * debug lines (which use c->peer as it is) are on: a one-shot at the
@@ -86,7 +99,10 @@ static void
 update_watches(struct conn *c)
 {
 	int shared = c->outw.fd == c->inw.fd;
-	unsigned in = c->in_eof || c->state == ST_DONE ? 0 : LOOP_IN;
+	/* Pipelined bytes that fill the buffer wait for their turn. */
+	int full = c->keep && !c->in_body && c->len == HTTP_HEAD_MAX &&
+		   c->state != ST_READ;
+	unsigned in = c->in_eof || full || c->state == ST_DONE ? 0 : LOOP_IN;
 	unsigned out = c->want_out && c->state == ST_WRITE ? LOOP_OUT : 0;
 
 	watch(c->loop, &c->inw, &c->in_events, in | (shared ? out : 0));
@@ -153,7 +169,11 @@ write_some(struct conn *c)
 		finish(c, SERVE_FAILED);
 		return;
 	}
-	start_drain(c);
+	c->served++;
+	if (c->keep && c->may_keep)
+		next_request(c);
+	else
+		start_drain(c);
 }
 
 /* The connection is done waiting for a head: it has one, or an answer to
@@ -187,6 +207,10 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	r.body = body;
 	r.body_len = body_len;
 	r.retry_after = retry_after;
+	/* A chunked body not read to its end could not be told from the
+	 * next request. */
+	c->keep = c->keep && c->may_keep && !(c->in_body && c->req.chunked);
+	r.keep_alive = c->keep;
 	r.date = time(NULL);
 	c->resp = malloc(cap);
 	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
@@ -213,6 +237,7 @@ respond_error(struct conn *c, enum http_status status)
 	char body[64];
 	int n;
 
+	c->keep = 0; /* nothing after a head we cannot trust */
 	log_msg(LOGLVL_DEBUG, "request %s bad: %d %s", c->peer,
 		http_code(status), http_reason(status));
 	n = snprintf(body, sizeof(body), "%d %s", http_code(status),
@@ -357,6 +382,9 @@ got_request(struct conn *c)
 		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
 		c->req.target);
 	timer_cancel(c->loop, &c->timer);
+	c->keep = c->may_keep && c->req.keep_alive && !c->req.unframed;
+	if (c->keep)
+		start_body(c);
 	/* A drained node: `touch` the file before a deploy, `rm` after. */
 	if (maint_check(&c->fl->maint, c->o)) {
 		log_msg(LOGLVL_DEBUG, "verdict maintenance 503 (%s exists)",
@@ -382,10 +410,23 @@ head_eof(struct conn *c)
 		respond_error(c, HTTP_400);
 		return;
 	}
-	/* A TCP-only probe: connect and close. */
-	log_msg(LOGLVL_DEBUG, "connection %s closed without a request",
-		c->peer);
-	finish(c, SERVE_QUIET);
+	/* A TCP-only probe: connect and close (or a keep-alive client done
+	 * with the connection: that is no news). */
+	if (c->served == 0)
+		log_msg(LOGLVL_DEBUG, "connection %s closed without a request",
+			c->peer);
+	finish(c, c->served == 0 ? SERVE_QUIET : SERVE_ANSWERED);
+}
+
+/* A complete head, or a bad one, in c->req. */
+static void
+head_done(struct conn *c)
+{
+	c->resume = 0;
+	if (c->req.status != HTTP_200)
+		respond_error(c, c->req.status);
+	else
+		got_request(c);
 }
 
 static void
@@ -414,13 +455,14 @@ read_head(struct conn *c)
 		head_eof(c);
 		return;
 	}
+	/* The next request's first byte: its own deadline from now. */
+	if (c->served > 0 && c->len == 0 && !c->in_body)
+		timer_arm(c->loop, &c->timer,
+			  loop_now() + c->o->request_timeout_ms);
 	c->len += (size_t)n;
-	if (http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_MORE)
-		return;
-	if (c->req.status != HTTP_200)
-		respond_error(c, c->req.status);
-	else
-		got_request(c);
+	if (eat_body(c) && c->len > 0 &&
+	    http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_DONE)
+		head_done(c);
 }
 
 /* Reads and drops what the client still sends after its head; returns 0
@@ -450,6 +492,131 @@ discard_input(struct conn *c)
 	return 0;
 }
 
+/* Drops n bytes from the front of the buffer: what is left belongs to
+ * the body or to the requests after this one. */
+static void
+consume(struct conn *c, size_t n)
+{
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+}
+
+/* Drops what has come of the request's body; returns whether it has all
+ * been read. */
+static int
+eat_body(struct conn *c)
+{
+	if (!c->in_body)
+		return 1;
+	if (c->len == 0)
+		return 0;
+	if (c->req.chunked) {
+		consume(c, http_chunked_eat(&c->chunk, c->buf, c->len));
+		if (c->chunk.state == HTTP_CHUNK_BAD)
+			c->keep = 0; /* the drain takes the rest */
+		c->in_body = c->chunk.state != HTTP_CHUNK_DONE &&
+			     c->chunk.state != HTTP_CHUNK_BAD;
+	} else {
+		size_t k =
+			c->len < c->body_left ? c->len : (size_t)c->body_left;
+
+		consume(c, k);
+		c->body_left -= k;
+		c->in_body = c->body_left > 0;
+	}
+	return !c->in_body;
+}
+
+/* A request that may be followed by another: its head leaves the buffer,
+ * and its body will as it comes.  head_len 0 from here: were the answer
+ * to close after all, the drain would not know what is left unread. */
+static void
+start_body(struct conn *c)
+{
+	consume(c, c->req.head_len);
+	c->req.head_len = 0;
+	c->body_left = c->req.chunked ? 0 : c->req.content_length;
+	c->in_body = c->req.chunked || c->body_left > 0;
+	memset(&c->chunk, 0, sizeof(c->chunk));
+	eat_body(c);
+}
+
+/* Keep-alive, while a request is checked or answered: what comes is its
+ * body (dropped) or the next requests (kept, up to a buffer's worth).
+ * Returns 0 at the end of the input. */
+static int
+read_more(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->len == HTTP_HEAD_MAX)
+		return 1;
+	n = read(c->inw.fd, c->buf + c->len, HTTP_HEAD_MAX - c->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n > 0) {
+		c->len += (size_t)n;
+		eat_body(c);
+		update_watches(c);
+		return 1;
+	}
+	if (n == 0) {
+		c->peer_fin = 1;
+	} else {
+		c->peer_reset = 1;
+		c->keep = 0;
+	}
+	c->in_eof = 1;
+	update_watches(c);
+	return 0;
+}
+
+/* Answered, and the connection stays: back to waiting for a head, which
+ * may have come already (pipelining).  One waiting with nothing holds no
+ * buffer, and the idle timeout closes it. */
+static void
+next_request(struct conn *c)
+{
+	int idle;
+
+	free(c->resp);
+	c->resp = NULL;
+	c->resp_len = c->resp_off = 0;
+	c->want_out = 0;
+	c->head_told = 0;
+	c->state = ST_READ;
+	c->started = loop_now();
+	if (c->len == 0) {
+		free(c->buf);
+		c->buf = NULL;
+	}
+	c->idle(c->ctx, c);
+	update_watches(c);
+	/* What has come already is for the next turn of the loop, not for
+	 * inside the write that ended this answer. */
+	c->resume = c->len > 0 || c->in_eof;
+	idle = c->len == 0 && !c->in_body;
+	timer_arm(c->loop, &c->timer,
+		  c->resume ? c->started
+		  : idle    ? c->started + c->o->idle_timeout_ms
+			    : c->started + c->o->request_timeout_ms);
+}
+
+/* Pipelined bytes, or the end of the input, after an answer. */
+static void
+resume_read(struct conn *c)
+{
+	c->resume = 0;
+	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
+	if (!eat_body(c) || c->len == 0 ||
+	    http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_MORE) {
+		if (c->in_eof)
+			head_eof(c);
+		return;
+	}
+	head_done(c);
+}
+
 static void
 on_in(struct watch *w, unsigned events)
 {
@@ -461,7 +628,8 @@ on_in(struct watch *w, unsigned events)
 		break;
 	case ST_CHECK:
 		/* A reset ends the request; a close, one still queued. */
-		if (!discard_input(c) && c->watch_gone &&
+		if (!(c->keep ? read_more(c) : discard_input(c)) &&
+		    c->watch_gone &&
 		    (c->peer_reset || (c->peer_fin && flight_queued(&c->wait))))
 			abandon(c);
 		break;
@@ -470,7 +638,10 @@ on_in(struct watch *w, unsigned events)
 			write_some(c);
 			break;
 		}
-		discard_input(c);
+		if (c->keep)
+			read_more(c);
+		else
+			discard_input(c);
 		break;
 	case ST_DRAIN:
 		if (!discard_input(c))
@@ -498,6 +669,15 @@ on_timer(struct timer *t)
 
 	switch (c->state) {
 	case ST_READ:
+		if (c->resume) {
+			resume_read(c);
+			break;
+		}
+		/* Idle after an answer, or a body that stopped coming. */
+		if (c->served > 0 && c->len == 0) {
+			finish(c, SERVE_QUIET);
+			break;
+		}
 		if (c->len == 0) {
 			log_msg(LOGLVL_DEBUG,
 				"connection %s sent nothing in %dms", c->peer,
@@ -594,4 +774,11 @@ void
 serve_watch_gone(struct conn *c)
 {
 	c->watch_gone = 1;
+}
+
+void
+serve_keep_alive(struct conn *c, void (*idle)(void *ctx, struct conn *c))
+{
+	c->idle = idle;
+	c->may_keep = idle != NULL;
 }
