@@ -13,6 +13,7 @@
 #include "maint.h"
 #include "peer.h"
 #include "report.h"
+#include "reqbuf.h"
 #include "serve.h"
 
 /* After answering: how long and how much to read so that closing does not
@@ -40,12 +41,9 @@ struct conn {
 	int peer_fin, peer_reset;       /* how the input ended */
 	int watch_gone;                 /* serve_watch_gone() */
 	int may_keep;                   /* serve_keep_alive(), not closing */
-	int keep;    /* this answer leaves the connection open */
-	int served;  /* answers given on this connection */
-	int resume;  /* the timer is for bytes that came before it */
-	int in_body; /* the request's body is not all read yet */
-	unsigned long long body_left; /* of a Content-Length body */
-	struct http_chunked chunk;
+	int keep;   /* this answer leaves the connection open */
+	int served; /* answers given on this connection */
+	int resume; /* the timer is for bytes that came before it */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -57,10 +55,7 @@ struct conn {
 	void (*idle)(void *ctx, struct conn *c); /* serve_keep_alive() */
 	void *ctx;
 	char peer[64];
-	size_t len;
-	/* The head, from the first byte: a thousand idle connections hold
-	 * no buffers. */
-	char *buf;
+	struct reqbuf in; /* what has been read and not used up */
 };
 
 /* Keep-alive, below: between one answer and the next request. */
@@ -100,7 +95,7 @@ update_watches(struct conn *c)
 {
 	int shared = c->outw.fd == c->inw.fd;
 	/* Pipelined bytes that fill the buffer wait for their turn. */
-	int full = c->keep && !c->in_body && c->len == HTTP_HEAD_MAX &&
+	int full = c->keep && !c->in.in_body && c->in.len == HTTP_HEAD_MAX &&
 		   c->state != ST_READ;
 	unsigned in = c->in_eof || full || c->state == ST_DONE ? 0 : LOOP_IN;
 	unsigned out = c->want_out && c->state == ST_WRITE ? LOOP_OUT : 0;
@@ -127,7 +122,8 @@ may_be_sending(const struct conn *c)
 {
 	return c->in_eof == 0 &&
 	       (c->req.status != HTTP_200 || c->req.head_len == 0 ||
-		c->req.has_body || c->len > c->req.head_len || c->drained > 0);
+		c->req.has_body || c->in.len > c->req.head_len ||
+		c->drained > 0);
 }
 
 static void
@@ -209,7 +205,7 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	r.retry_after = retry_after;
 	/* A chunked body not read to its end could not be told from the
 	 * next request. */
-	c->keep = c->keep && c->may_keep && !(c->in_body && c->req.chunked);
+	c->keep = c->keep && c->may_keep && !(c->in.in_body && c->req.chunked);
 	r.keep_alive = c->keep;
 	r.date = time(NULL);
 	c->resp = malloc(cap);
@@ -405,7 +401,7 @@ static void
 head_eof(struct conn *c)
 {
 	c->in_eof = 1;
-	if (c->len > 0) {
+	if (c->in.len > 0) {
 		/* Half-closed before the head ended: it never will. */
 		respond_error(c, HTTP_400);
 		return;
@@ -434,21 +430,18 @@ read_head(struct conn *c)
 {
 	ssize_t n;
 
-	if (c->buf == NULL) {
-		c->buf = malloc(HTTP_HEAD_MAX);
-		if (c->buf == NULL) {
-			finish(c, SERVE_FAILED);
-			return;
-		}
+	if (reqbuf_alloc(&c->in) == -1) {
+		finish(c, SERVE_FAILED);
+		return;
 	}
-	n = read(c->inw.fd, c->buf + c->len, HTTP_HEAD_MAX - c->len);
+	n = read(c->inw.fd, c->in.buf + c->in.len, HTTP_HEAD_MAX - c->in.len);
 
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		log_msg(LOGLVL_DEBUG, "request %s: read: %s", c->peer,
 			strerror(errno));
-		finish(c, c->len == 0 ? SERVE_QUIET : SERVE_FAILED);
+		finish(c, c->in.len == 0 ? SERVE_QUIET : SERVE_FAILED);
 		return;
 	}
 	if (n == 0) {
@@ -456,12 +449,12 @@ read_head(struct conn *c)
 		return;
 	}
 	/* The next request's first byte: its own deadline from now. */
-	if (c->served > 0 && c->len == 0 && !c->in_body)
+	if (c->served > 0 && c->in.len == 0 && !c->in.in_body)
 		timer_arm(c->loop, &c->timer,
 			  loop_now() + c->o->request_timeout_ms);
-	c->len += (size_t)n;
-	if (eat_body(c) && c->len > 0 &&
-	    http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_DONE)
+	c->in.len += (size_t)n;
+	if (eat_body(c) && c->in.len > 0 &&
+	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE)
 		head_done(c);
 }
 
@@ -473,8 +466,9 @@ static int
 discard_input(struct conn *c)
 {
 	char small[256];
-	ssize_t n = c->buf != NULL ? read(c->inw.fd, c->buf, HTTP_HEAD_MAX)
-				   : read(c->inw.fd, small, sizeof(small));
+	ssize_t n = c->in.buf != NULL
+			    ? read(c->inw.fd, c->in.buf, HTTP_HEAD_MAX)
+			    : read(c->inw.fd, small, sizeof(small));
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 1;
@@ -492,53 +486,29 @@ discard_input(struct conn *c)
 	return 0;
 }
 
-/* Drops n bytes from the front of the buffer: what is left belongs to
- * the body or to the requests after this one. */
-static void
-consume(struct conn *c, size_t n)
-{
-	memmove(c->buf, c->buf + n, c->len - n);
-	c->len -= n;
-}
-
 /* Drops what has come of the request's body; returns whether it has all
- * been read. */
+ * been read.  One that cannot be closes the connection after the answer
+ * (the drain takes the rest). */
 static int
 eat_body(struct conn *c)
 {
-	if (!c->in_body)
-		return 1;
-	if (c->len == 0)
-		return 0;
-	if (c->req.chunked) {
-		consume(c, http_chunked_eat(&c->chunk, c->buf, c->len));
-		if (c->chunk.state == HTTP_CHUNK_BAD)
-			c->keep = 0; /* the drain takes the rest */
-		c->in_body = c->chunk.state != HTTP_CHUNK_DONE &&
-			     c->chunk.state != HTTP_CHUNK_BAD;
-	} else {
-		size_t k =
-			c->len < c->body_left ? c->len : (size_t)c->body_left;
+	int done = reqbuf_eat_body(&c->in);
 
-		consume(c, k);
-		c->body_left -= k;
-		c->in_body = c->body_left > 0;
-	}
-	return !c->in_body;
+	if (c->in.bad)
+		c->keep = 0;
+	return done;
 }
 
-/* A request that may be followed by another: its head leaves the buffer,
- * and its body will as it comes.  head_len 0 from here: were the answer
- * to close after all, the drain would not know what is left unread. */
+/* A request that may be followed by another.  head_len 0 from here: were
+ * the answer to close after all, the drain would not know what is left
+ * unread. */
 static void
 start_body(struct conn *c)
 {
-	consume(c, c->req.head_len);
+	reqbuf_start_body(&c->in, &c->req);
 	c->req.head_len = 0;
-	c->body_left = c->req.chunked ? 0 : c->req.content_length;
-	c->in_body = c->req.chunked || c->body_left > 0;
-	memset(&c->chunk, 0, sizeof(c->chunk));
-	eat_body(c);
+	if (c->in.bad)
+		c->keep = 0;
 }
 
 /* Keep-alive, while a request is checked or answered: what comes is its
@@ -549,13 +519,13 @@ read_more(struct conn *c)
 {
 	ssize_t n;
 
-	if (c->len == HTTP_HEAD_MAX)
+	if (c->in.len == HTTP_HEAD_MAX)
 		return 1;
-	n = read(c->inw.fd, c->buf + c->len, HTTP_HEAD_MAX - c->len);
+	n = read(c->inw.fd, c->in.buf + c->in.len, HTTP_HEAD_MAX - c->in.len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 1;
 	if (n > 0) {
-		c->len += (size_t)n;
+		c->in.len += (size_t)n;
 		eat_body(c);
 		update_watches(c);
 		return 1;
@@ -586,16 +556,13 @@ next_request(struct conn *c)
 	c->head_told = 0;
 	c->state = ST_READ;
 	c->started = loop_now();
-	if (c->len == 0) {
-		free(c->buf);
-		c->buf = NULL;
-	}
+	reqbuf_trim(&c->in);
 	c->idle(c->ctx, c);
 	update_watches(c);
 	/* What has come already is for the next turn of the loop, not for
 	 * inside the write that ended this answer. */
-	c->resume = c->len > 0 || c->in_eof;
-	idle = c->len == 0 && !c->in_body;
+	c->resume = c->in.len > 0 || c->in_eof;
+	idle = c->in.len == 0 && !c->in.in_body;
 	timer_arm(c->loop, &c->timer,
 		  c->resume ? c->started
 		  : idle    ? c->started + c->o->idle_timeout_ms
@@ -608,8 +575,8 @@ resume_read(struct conn *c)
 {
 	c->resume = 0;
 	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
-	if (!eat_body(c) || c->len == 0 ||
-	    http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_MORE) {
+	if (!eat_body(c) || c->in.len == 0 ||
+	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_MORE) {
 		if (c->in_eof)
 			head_eof(c);
 		return;
@@ -674,11 +641,11 @@ on_timer(struct timer *t)
 			break;
 		}
 		/* Idle after an answer, or a body that stopped coming. */
-		if (c->served > 0 && c->len == 0) {
+		if (c->served > 0 && c->in.len == 0) {
 			finish(c, SERVE_QUIET);
 			break;
 		}
-		if (c->len == 0) {
+		if (c->in.len == 0) {
 			log_msg(LOGLVL_DEBUG,
 				"connection %s sent nothing in %dms", c->peer,
 				c->o->request_timeout_ms);
@@ -733,7 +700,7 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 int
 serve_is_idle(const struct conn *c)
 {
-	return c->state == ST_READ && c->len == 0;
+	return c->state == ST_READ && c->in.len == 0;
 }
 
 void
@@ -766,7 +733,7 @@ serve_free(struct conn *c)
 	update_watches(c);
 	timer_cancel(c->loop, &c->timer);
 	free(c->resp);
-	free(c->buf);
+	reqbuf_free(&c->in);
 	free(c);
 }
 
