@@ -458,6 +458,19 @@ read_head(struct conn *c)
 		head_done(c);
 }
 
+/* No more input: how the last read (n) ended it; returns 0. */
+static int
+input_ended(struct conn *c, ssize_t n)
+{
+	if (n == 0)
+		c->peer_fin = 1;
+	else if (n < 0)
+		c->peer_reset = 1;
+	c->in_eof = 1;
+	update_watches(c);
+	return 0;
+}
+
 /* Reads and drops what the client still sends after its head; returns 0
  * when the drain is over (end of file, error, or enough bytes).  Into the
  * head's own buffer, whose bytes are not needed once the head is parsed:
@@ -476,14 +489,8 @@ discard_input(struct conn *c)
 		c->drained += (size_t)n;
 		if (c->drained < DRAIN_MAX)
 			return 1;
-	} else if (n == 0) {
-		c->peer_fin = 1;
-	} else {
-		c->peer_reset = 1;
 	}
-	c->in_eof = 1;
-	update_watches(c);
-	return 0;
+	return input_ended(c, n);
 }
 
 /* Drops what has come of the request's body; returns whether it has all
@@ -530,14 +537,9 @@ read_more(struct conn *c)
 		update_watches(c);
 		return 1;
 	}
-	if (n == 0) {
-		c->peer_fin = 1;
-	} else {
-		c->peer_reset = 1;
+	input_ended(c, n);
+	if (c->peer_reset)
 		c->keep = 0;
-	}
-	c->in_eof = 1;
-	update_watches(c);
 	return 0;
 }
 
