@@ -111,6 +111,17 @@ conn_done(void *ctx, struct conn *c, enum serve_outcome outcome)
 	release(sl->a, sl, 0);
 }
 
+/* Keep-alive: waiting for the next request is waiting for a head. */
+static void
+conn_idle(void *ctx, struct conn *c)
+{
+	struct admit_slot *sl = ctx;
+
+	(void)c;
+	if (!sl->headless)
+		headless_append(sl->a, sl, loop_now());
+}
+
 static const struct serve_hooks hooks = {conn_head, conn_done};
 
 void
@@ -218,6 +229,7 @@ admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer)
 		return -1;
 	}
 	serve_watch_gone(sl->conn);
+	serve_keep_alive(sl->conn, conn_idle);
 	list_append(&a->all, sl, ALL);
 	headless_append(a, sl, loop_now());
 	a->held++;
@@ -254,6 +266,8 @@ admit_close_idle(struct admit *a)
 		prev = sl->on[ALL].prev;
 		if (serve_is_idle(sl->conn))
 			release(a, sl, 0);
+		else /* its answer is the last */
+			serve_keep_alive(sl->conn, NULL);
 	}
 }
 

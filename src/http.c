@@ -156,6 +156,66 @@ accepts_json(const char *p, size_t n)
 	return 0;
 }
 
+/* A field value without the whitespace around it. */
+static void
+trim(const char **p, size_t *n)
+{
+	while (*n > 0 && (**p == ' ' || **p == '\t')) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+/* Connection: comma-separated tokens; close and keep-alive matter. */
+static void
+connection(const char *p, size_t n, struct http_request *req)
+{
+	while (n > 0) {
+		const char *comma = memchr(p, ',', n);
+		size_t len = comma != NULL ? (size_t)(comma - p) : n;
+		const char *t = p;
+		size_t tn = len;
+
+		trim(&t, &tn);
+		if (tn == 5 && strncasecmp(t, "close", 5) == 0)
+			req->conn_close = 1;
+		if (tn == 10 && strncasecmp(t, "keep-alive", 10) == 0)
+			req->conn_keep = 1;
+		p += len + (comma != NULL);
+		n -= len + (comma != NULL);
+	}
+}
+
+/* Only chunked alone frames a body we can read to its end; any other
+ * coding (or a second header) leaves the connection to close. */
+static void
+transfer_encoding(const char *p, size_t n, struct http_request *req)
+{
+	trim(&p, &n);
+	if (!req->chunked && n == 7 && strncasecmp(p, "chunked", 7) == 0)
+		req->chunked = 1;
+	else
+		req->unframed = 1;
+}
+
+/* Digits alone, and the same value if repeated (RFC 9112 6.3). */
+static void
+content_length(const char *p, size_t n, struct http_request *req)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	trim(&p, &n);
+	for (i = 0; i < n && p[i] >= '0' && p[i] <= '9' && i < 18; i++)
+		v = v * 10 + (unsigned long long)(p[i] - '0');
+	if (n == 0 || i < n || (req->have_length && v != req->content_length))
+		req->unframed = 1;
+	req->have_length = 1;
+	req->content_length = v;
+}
+
 static enum http_status
 header_line(const char *p, size_t n, struct http_request *req)
 {
@@ -178,11 +238,17 @@ header_line(const char *p, size_t n, struct http_request *req)
 	    accepts_json(p + 7, n - 7))
 		req->wants_json = 1;
 	/* RFC 9112 6.3: a request without these has no body. */
-	if (name == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0)
+	if (name == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0) {
 		req->has_body = 1;
-	if (name == 14 && strncasecmp(p, "Content-Length", 14) == 0 &&
-	    strspn(p + 15, " \t0") < n - 15)
-		req->has_body = 1;
+		transfer_encoding(p + 18, n - 18, req);
+	}
+	if (name == 14 && strncasecmp(p, "Content-Length", 14) == 0) {
+		if (strspn(p + 15, " \t0") < n - 15)
+			req->has_body = 1;
+		content_length(p + 15, n - 15, req);
+	}
+	if (name == 10 && strncasecmp(p, "Connection", 10) == 0)
+		connection(p + 11, n - 11, req);
 	return HTTP_200;
 }
 
@@ -207,6 +273,16 @@ unfinished(struct http_request *req, const char *line, size_t left, int first,
 	if (len >= HTTP_HEAD_MAX)
 		return done(req, HTTP_431);
 	return HTTP_PARSE_MORE;
+}
+
+/* What the whole head says about the connection and the body. */
+static void
+head_end(struct http_request *req)
+{
+	if (req->chunked && req->have_length)
+		req->unframed = 1; /* RFC 9112 6.1: close after */
+	req->keep_alive = req->minor >= 1 ? !req->conn_close
+					  : req->conn_keep && !req->conn_close;
 }
 
 enum http_parse
@@ -241,6 +317,7 @@ http_parse(const char *buf, size_t len, struct http_request *req)
 			return done(req, HTTP_400);
 		if (n == 0 && !first) {
 			req->head_len = pos;
+			head_end(req);
 			return done(req, HTTP_200);
 		}
 		st = first ? request_line(line, n, req)
@@ -265,12 +342,13 @@ http_format(char *out, size_t cap, const struct http_response *resp)
 		     "Date: %s\r\n"
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
-		     "Connection: close\r\n"
+		     "Connection: %s\r\n"
 		     "Cache-Control: no-store\r\n"
 		     "%s%.0d%s"
 		     "\r\n",
 		     resp->minor, codes[resp->status], reasons[resp->status],
 		     date, resp->content_type, resp->body_len,
+		     resp->keep_alive ? "keep-alive" : "close",
 		     resp->retry_after > 0 ? "Retry-After: " : "",
 		     resp->retry_after, resp->retry_after > 0 ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= cap)
@@ -314,4 +392,92 @@ http_response_status(const char *buf, size_t len, int *code, size_t *head_len)
 	*code = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 	*head_len = (size_t)(end - buf) + (end[1] == '\r' ? 3 : 2);
 	return HTTP_PARSE_DONE;
+}
+
+static int
+hex_digit(char c)
+{
+	static const char digits[] = "0123456789abcdefABCDEF";
+	const char *p = c == '\0' ? NULL : strchr(digits, c);
+	int i = p == NULL ? -1 : (int)(p - digits);
+
+	return i > 15 ? i - 6 : i;
+}
+
+/* One byte of a chunk-size line, or of the line after a chunk's data.
+ * Lenient about CR as nginx is: an LF ends a line. */
+static void
+chunk_line_byte(struct http_chunked *ch, char c)
+{
+	int d = hex_digit(c);
+
+	if (ch->state == HTTP_CHUNK_DATA_END) {
+		if (c == '\n')
+			ch->state = HTTP_CHUNK_SIZE;
+		else if (c != '\r')
+			ch->state = HTTP_CHUNK_BAD;
+		return;
+	}
+	if (ch->state == HTTP_CHUNK_SIZE && d >= 0) {
+		/* 15 hex digits: far more than anyone sends a probe. */
+		if (++ch->digits > 15)
+			ch->state = HTTP_CHUNK_BAD;
+		ch->left = ch->left * 16 + (unsigned long long)d;
+		return;
+	}
+	if (c == '\n') {
+		if (ch->digits == 0)
+			ch->state = HTTP_CHUNK_BAD;
+		else if (ch->left == 0)
+			ch->state = HTTP_CHUNK_TRAILER;
+		else
+			ch->state = HTTP_CHUNK_DATA;
+		ch->digits = 0;
+		ch->line_start = 1;
+	} else if (c == ';' || c == ' ' || c == '\t') {
+		ch->state = HTTP_CHUNK_EXT;
+	} else if (c != '\r' && ch->state == HTTP_CHUNK_SIZE) {
+		ch->state = HTTP_CHUNK_BAD;
+	}
+}
+
+/* Trailer lines, up to the empty one that ends the body. */
+static void
+chunk_trailer_byte(struct http_chunked *ch, char c)
+{
+	if (c == '\n') {
+		ch->state =
+			ch->line_start ? HTTP_CHUNK_DONE : HTTP_CHUNK_TRAILER;
+		ch->line_start = 1;
+	} else if (c != '\r') {
+		ch->line_start = 0;
+	}
+}
+
+size_t
+http_chunked_eat(struct http_chunked *ch, const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && ch->state != HTTP_CHUNK_DONE &&
+	       ch->state != HTTP_CHUNK_BAD) {
+		if (ch->state == HTTP_CHUNK_DATA) {
+			size_t k = len - i;
+
+			if (k > ch->left)
+				k = (size_t)ch->left;
+			ch->left -= k;
+			i += k;
+			if (ch->left == 0)
+				ch->state = HTTP_CHUNK_DATA_END;
+			continue;
+		}
+		if (ch->state == HTTP_CHUNK_TRAILER ||
+		    ch->state == HTTP_CHUNK_TRAILER_LINE)
+			chunk_trailer_byte(ch, buf[i]);
+		else
+			chunk_line_byte(ch, buf[i]);
+		i++;
+	}
+	return i;
 }

@@ -34,6 +34,33 @@ struct http_request {
 	size_t head_len; /* bytes of the head, final empty line included */
 	int wants_json;  /* Accept lists application/json with q > 0 */
 	int has_body;    /* Content-Length above 0, or Transfer-Encoding */
+	/* RFC 9112 9.3: HTTP/1.1 without Connection: close, or HTTP/1.0
+	 * with Connection: keep-alive, may send another request. */
+	int keep_alive;
+	int conn_close, conn_keep; /* the Connection header's tokens */
+	int chunked;               /* Transfer-Encoding: chunked alone */
+	int unframed;              /* a body whose end we cannot tell */
+	int have_length;           /* a Content-Length header came */
+	unsigned long long content_length;
+};
+
+/* A chunked body as it is read and dropped (RFC 9112 7.1). */
+enum http_chunk_state {
+	HTTP_CHUNK_SIZE,
+	HTTP_CHUNK_EXT,
+	HTTP_CHUNK_DATA,
+	HTTP_CHUNK_DATA_END,
+	HTTP_CHUNK_TRAILER,
+	HTTP_CHUNK_TRAILER_LINE,
+	HTTP_CHUNK_DONE,
+	HTTP_CHUNK_BAD
+};
+
+struct http_chunked {
+	enum http_chunk_state state;
+	unsigned long long left; /* of the chunk's data */
+	int digits;              /* of its size so far */
+	int line_start;          /* a trailer line has no byte yet */
 };
 
 struct http_response {
@@ -44,6 +71,7 @@ struct http_response {
 	const char *body;
 	size_t body_len;
 	int retry_after; /* seconds; 0: no Retry-After header */
+	int keep_alive;  /* Connection: keep-alive, not close */
 	time_t date;
 };
 
@@ -56,6 +84,10 @@ enum http_parse http_parse(const char *buf, size_t len,
  * and *head_len its length. */
 enum http_parse http_response_status(const char *buf, size_t len, int *code,
 				     size_t *head_len);
+/* Eats a chunked body from buf[0..len): returns the bytes that belong to
+ * it; ch->state is HTTP_CHUNK_DONE after its last chunk and trailers,
+ * HTTP_CHUNK_BAD when it is malformed.  Start from a zeroed ch. */
+size_t http_chunked_eat(struct http_chunked *ch, const char *buf, size_t len);
 int http_code(enum http_status status);
 const char *http_reason(enum http_status status);
 /* Writes the whole response (head, and body unless head_only) to out;

@@ -88,6 +88,9 @@ static const struct opt table[] = {
 	{"request-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
 	 FIELD(request_timeout_ms),
 	 .help = "deadline to receive the request head (default 5)"},
+	{"idle-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
+	 FIELD(idle_timeout_ms),
+	 .help = "keep-alive wait for the next request (default 60)"},
 	{"http-timeout", "SECONDS", OPT_SECONDS, SEC_DEADLINES,
 	 FIELD(http_timeout_ms),
 	 .help = "every --http check's deadline (default 5)"},
@@ -335,6 +338,7 @@ set_defaults(struct options *o)
 	o->script_timeout_ms = 5000;
 	o->port_timeout_ms = 5000;
 	o->request_timeout_ms = 5000;
+	o->idle_timeout_ms = 60000;
 	o->http_timeout_ms = 5000;
 	o->fail_status = 504;
 	o->max_connections = 64;

@@ -17,6 +17,7 @@ struct options {
 	int script_timeout_ms;
 	int port_timeout_ms;
 	int request_timeout_ms;
+	int idle_timeout_ms; /* keep-alive: between requests */
 	int http_timeout_ms;
 	int cache_ttl_ms; /* 0: off */
 	int details;

@@ -13,6 +13,7 @@
 #include "maint.h"
 #include "peer.h"
 #include "report.h"
+#include "reqbuf.h"
 #include "serve.h"
 
 /* After answering: how long and how much to read so that closing does not
@@ -39,6 +40,10 @@ struct conn {
 	int want_out;                   /* a write would block */
 	int peer_fin, peer_reset;       /* how the input ended */
 	int watch_gone;                 /* serve_watch_gone() */
+	int may_keep;                   /* serve_keep_alive(), not closing */
+	int keep;   /* this answer leaves the connection open */
+	int served; /* answers given on this connection */
+	int resume; /* the timer is for bytes that came before it */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -47,13 +52,16 @@ struct conn {
 	size_t resp_len, resp_off;
 	size_t drained;
 	const struct serve_hooks *hooks;
+	void (*idle)(void *ctx, struct conn *c); /* serve_keep_alive() */
 	void *ctx;
 	char peer[64];
-	size_t len;
-	/* The head, from the first byte: a thousand idle connections hold
-	 * no buffers. */
-	char *buf;
+	struct reqbuf in; /* what has been read and not used up */
 };
+
+/* Keep-alive, below: between one answer and the next request. */
+static void next_request(struct conn *c);
+static void start_body(struct conn *c);
+static int eat_body(struct conn *c);
 
 /* The peer as logs show it.  Asked of the socket at the start only when
  * debug lines (which use c->peer as it is) are on: a one-shot at the
@@ -86,7 +94,10 @@ static void
 update_watches(struct conn *c)
 {
 	int shared = c->outw.fd == c->inw.fd;
-	unsigned in = c->in_eof || c->state == ST_DONE ? 0 : LOOP_IN;
+	/* Pipelined bytes that fill the buffer wait for their turn. */
+	int full = c->keep && !c->in.in_body && c->in.len == HTTP_HEAD_MAX &&
+		   c->state != ST_READ;
+	unsigned in = c->in_eof || full || c->state == ST_DONE ? 0 : LOOP_IN;
 	unsigned out = c->want_out && c->state == ST_WRITE ? LOOP_OUT : 0;
 
 	watch(c->loop, &c->inw, &c->in_events, in | (shared ? out : 0));
@@ -111,7 +122,8 @@ may_be_sending(const struct conn *c)
 {
 	return c->in_eof == 0 &&
 	       (c->req.status != HTTP_200 || c->req.head_len == 0 ||
-		c->req.has_body || c->len > c->req.head_len || c->drained > 0);
+		c->req.has_body || c->in.len > c->req.head_len ||
+		c->drained > 0);
 }
 
 static void
@@ -153,7 +165,11 @@ write_some(struct conn *c)
 		finish(c, SERVE_FAILED);
 		return;
 	}
-	start_drain(c);
+	c->served++;
+	if (c->keep && c->may_keep)
+		next_request(c);
+	else
+		start_drain(c);
 }
 
 /* The connection is done waiting for a head: it has one, or an answer to
@@ -187,6 +203,10 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	r.body = body;
 	r.body_len = body_len;
 	r.retry_after = retry_after;
+	/* A chunked body not read to its end could not be told from the
+	 * next request. */
+	c->keep = c->keep && c->may_keep && !(c->in.in_body && c->req.chunked);
+	r.keep_alive = c->keep;
 	r.date = time(NULL);
 	c->resp = malloc(cap);
 	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
@@ -213,6 +233,7 @@ respond_error(struct conn *c, enum http_status status)
 	char body[64];
 	int n;
 
+	c->keep = 0; /* nothing after a head we cannot trust */
 	log_msg(LOGLVL_DEBUG, "request %s bad: %d %s", c->peer,
 		http_code(status), http_reason(status));
 	n = snprintf(body, sizeof(body), "%d %s", http_code(status),
@@ -357,6 +378,9 @@ got_request(struct conn *c)
 		(int)(c->req.target_len > 200 ? 200 : c->req.target_len),
 		c->req.target);
 	timer_cancel(c->loop, &c->timer);
+	c->keep = c->may_keep && c->req.keep_alive && !c->req.unframed;
+	if (c->keep)
+		start_body(c);
 	/* A drained node: `touch` the file before a deploy, `rm` after. */
 	if (maint_check(&c->fl->maint, c->o)) {
 		log_msg(LOGLVL_DEBUG, "verdict maintenance 503 (%s exists)",
@@ -377,15 +401,28 @@ static void
 head_eof(struct conn *c)
 {
 	c->in_eof = 1;
-	if (c->len > 0) {
+	if (c->in.len > 0) {
 		/* Half-closed before the head ended: it never will. */
 		respond_error(c, HTTP_400);
 		return;
 	}
-	/* A TCP-only probe: connect and close. */
-	log_msg(LOGLVL_DEBUG, "connection %s closed without a request",
-		c->peer);
-	finish(c, SERVE_QUIET);
+	/* A TCP-only probe: connect and close (or a keep-alive client done
+	 * with the connection: that is no news). */
+	if (c->served == 0)
+		log_msg(LOGLVL_DEBUG, "connection %s closed without a request",
+			c->peer);
+	finish(c, c->served == 0 ? SERVE_QUIET : SERVE_ANSWERED);
+}
+
+/* A complete head, or a bad one, in c->req. */
+static void
+head_done(struct conn *c)
+{
+	c->resume = 0;
+	if (c->req.status != HTTP_200)
+		respond_error(c, c->req.status);
+	else
+		got_request(c);
 }
 
 static void
@@ -393,34 +430,45 @@ read_head(struct conn *c)
 {
 	ssize_t n;
 
-	if (c->buf == NULL) {
-		c->buf = malloc(HTTP_HEAD_MAX);
-		if (c->buf == NULL) {
-			finish(c, SERVE_FAILED);
-			return;
-		}
+	if (reqbuf_alloc(&c->in) == -1) {
+		finish(c, SERVE_FAILED);
+		return;
 	}
-	n = read(c->inw.fd, c->buf + c->len, HTTP_HEAD_MAX - c->len);
+	n = read(c->inw.fd, c->in.buf + c->in.len, HTTP_HEAD_MAX - c->in.len);
 
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		log_msg(LOGLVL_DEBUG, "request %s: read: %s", c->peer,
 			strerror(errno));
-		finish(c, c->len == 0 ? SERVE_QUIET : SERVE_FAILED);
+		finish(c, c->in.len == 0 ? SERVE_QUIET : SERVE_FAILED);
 		return;
 	}
 	if (n == 0) {
 		head_eof(c);
 		return;
 	}
-	c->len += (size_t)n;
-	if (http_parse(c->buf, c->len, &c->req) == HTTP_PARSE_MORE)
-		return;
-	if (c->req.status != HTTP_200)
-		respond_error(c, c->req.status);
-	else
-		got_request(c);
+	/* The next request's first byte: its own deadline from now. */
+	if (c->served > 0 && c->in.len == 0 && !c->in.in_body)
+		timer_arm(c->loop, &c->timer,
+			  loop_now() + c->o->request_timeout_ms);
+	c->in.len += (size_t)n;
+	if (eat_body(c) && c->in.len > 0 &&
+	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE)
+		head_done(c);
+}
+
+/* No more input: how the last read (n) ended it; returns 0. */
+static int
+input_ended(struct conn *c, ssize_t n)
+{
+	if (n == 0)
+		c->peer_fin = 1;
+	else if (n < 0)
+		c->peer_reset = 1;
+	c->in_eof = 1;
+	update_watches(c);
+	return 0;
 }
 
 /* Reads and drops what the client still sends after its head; returns 0
@@ -431,8 +479,9 @@ static int
 discard_input(struct conn *c)
 {
 	char small[256];
-	ssize_t n = c->buf != NULL ? read(c->inw.fd, c->buf, HTTP_HEAD_MAX)
-				   : read(c->inw.fd, small, sizeof(small));
+	ssize_t n = c->in.buf != NULL
+			    ? read(c->inw.fd, c->in.buf, HTTP_HEAD_MAX)
+			    : read(c->inw.fd, small, sizeof(small));
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 1;
@@ -440,14 +489,101 @@ discard_input(struct conn *c)
 		c->drained += (size_t)n;
 		if (c->drained < DRAIN_MAX)
 			return 1;
-	} else if (n == 0) {
-		c->peer_fin = 1;
-	} else {
-		c->peer_reset = 1;
 	}
-	c->in_eof = 1;
-	update_watches(c);
+	return input_ended(c, n);
+}
+
+/* Drops what has come of the request's body; returns whether it has all
+ * been read.  One that cannot be closes the connection after the answer
+ * (the drain takes the rest). */
+static int
+eat_body(struct conn *c)
+{
+	int done = reqbuf_eat_body(&c->in);
+
+	if (c->in.bad)
+		c->keep = 0;
+	return done;
+}
+
+/* A request that may be followed by another.  head_len 0 from here: were
+ * the answer to close after all, the drain would not know what is left
+ * unread. */
+static void
+start_body(struct conn *c)
+{
+	reqbuf_start_body(&c->in, &c->req);
+	c->req.head_len = 0;
+	if (c->in.bad)
+		c->keep = 0;
+}
+
+/* Keep-alive, while a request is checked or answered: what comes is its
+ * body (dropped) or the next requests (kept, up to a buffer's worth).
+ * Returns 0 at the end of the input. */
+static int
+read_more(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->in.len == HTTP_HEAD_MAX)
+		return 1;
+	n = read(c->inw.fd, c->in.buf + c->in.len, HTTP_HEAD_MAX - c->in.len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		eat_body(c);
+		update_watches(c);
+		return 1;
+	}
+	input_ended(c, n);
+	if (c->peer_reset)
+		c->keep = 0;
 	return 0;
+}
+
+/* Answered, and the connection stays: back to waiting for a head, which
+ * may have come already (pipelining).  One waiting with nothing holds no
+ * buffer, and the idle timeout closes it. */
+static void
+next_request(struct conn *c)
+{
+	int idle;
+
+	free(c->resp);
+	c->resp = NULL;
+	c->resp_len = c->resp_off = 0;
+	c->want_out = 0;
+	c->head_told = 0;
+	c->state = ST_READ;
+	c->started = loop_now();
+	reqbuf_trim(&c->in);
+	c->idle(c->ctx, c);
+	update_watches(c);
+	/* What has come already is for the next turn of the loop, not for
+	 * inside the write that ended this answer. */
+	c->resume = c->in.len > 0 || c->in_eof;
+	idle = c->in.len == 0 && !c->in.in_body;
+	timer_arm(c->loop, &c->timer,
+		  c->resume ? c->started
+		  : idle    ? c->started + c->o->idle_timeout_ms
+			    : c->started + c->o->request_timeout_ms);
+}
+
+/* Pipelined bytes, or the end of the input, after an answer. */
+static void
+resume_read(struct conn *c)
+{
+	c->resume = 0;
+	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
+	if (!eat_body(c) || c->in.len == 0 ||
+	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_MORE) {
+		if (c->in_eof)
+			head_eof(c);
+		return;
+	}
+	head_done(c);
 }
 
 static void
@@ -461,7 +597,8 @@ on_in(struct watch *w, unsigned events)
 		break;
 	case ST_CHECK:
 		/* A reset ends the request; a close, one still queued. */
-		if (!discard_input(c) && c->watch_gone &&
+		if (!(c->keep ? read_more(c) : discard_input(c)) &&
+		    c->watch_gone &&
 		    (c->peer_reset || (c->peer_fin && flight_queued(&c->wait))))
 			abandon(c);
 		break;
@@ -470,7 +607,10 @@ on_in(struct watch *w, unsigned events)
 			write_some(c);
 			break;
 		}
-		discard_input(c);
+		if (c->keep)
+			read_more(c);
+		else
+			discard_input(c);
 		break;
 	case ST_DRAIN:
 		if (!discard_input(c))
@@ -498,7 +638,16 @@ on_timer(struct timer *t)
 
 	switch (c->state) {
 	case ST_READ:
-		if (c->len == 0) {
+		if (c->resume) {
+			resume_read(c);
+			break;
+		}
+		/* Idle after an answer, or a body that stopped coming. */
+		if (c->served > 0 && c->in.len == 0) {
+			finish(c, SERVE_QUIET);
+			break;
+		}
+		if (c->in.len == 0) {
 			log_msg(LOGLVL_DEBUG,
 				"connection %s sent nothing in %dms", c->peer,
 				c->o->request_timeout_ms);
@@ -553,7 +702,7 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 int
 serve_is_idle(const struct conn *c)
 {
-	return c->state == ST_READ && c->len == 0;
+	return c->state == ST_READ && c->in.len == 0;
 }
 
 void
@@ -586,7 +735,7 @@ serve_free(struct conn *c)
 	update_watches(c);
 	timer_cancel(c->loop, &c->timer);
 	free(c->resp);
-	free(c->buf);
+	reqbuf_free(&c->in);
 	free(c);
 }
 
@@ -594,4 +743,11 @@ void
 serve_watch_gone(struct conn *c)
 {
 	c->watch_gone = 1;
+}
+
+void
+serve_keep_alive(struct conn *c, void (*idle)(void *ctx, struct conn *c))
+{
+	c->idle = idle;
+	c->may_keep = idle != NULL;
 }

@@ -44,6 +44,12 @@ void serve_read_now(struct conn *c);
 /* The standalone server: a request whose client resets runs nothing, nor
  * does one whose client closes while it waits in the queue for a run. */
 void serve_watch_gone(struct conn *c);
+/* The standalone server: HTTP/1.1 connections stay open between requests
+ * (RFC 9112 9.3), and idle(ctx, c) is called whenever one waits for its
+ * next request as it waited for its first; idle NULL (shutdown): the
+ * answer in progress is the last.  One-shot forms never call this: a
+ * process per connection must not be held by an idle client. */
+void serve_keep_alive(struct conn *c, void (*idle)(void *ctx, struct conn *c));
 /* The peer as logs show it. */
 const char *serve_peer(struct conn *c);
 

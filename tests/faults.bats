@@ -101,6 +101,41 @@ idle_flood() {
 	grep -q 'the oldest without a request makes room' "$T/hc.log"
 }
 
+# Keep-alive attackers (issue 21): each connection makes one request first,
+# then idles or trickles on the connection kept alive.  Waiting for a next
+# request is waiting for a head: no check slot, first to make room.
+@test "1000 idle and 200 trickling keep-alive connections, one request each first: every probe gets 200" {
+	ulimit -n 4096
+	start_listener
+	serve --port "$LPORT"
+	attack --idle 1000 --trickle 200 --seconds 9 --keep-alive
+	probes 20
+	wait "$ATTACK"
+	figure "probes answered 200: $PROBES_OK of 20; attacker: $(tail -n 1 "$T/attack")"
+	cat "$T/bad"
+	[ "$PROBES_OK" -eq 20 ]
+	# The trickling ones got their 408 and came back.
+	grep -q 'closed=[1-9]' "$T/attack"
+}
+
+@test "the keep-alive flood against a table of 800 (ulimit -n 1024): idle kept-alive connections make room" {
+	ulimit -n 4096
+	start_listener
+	PORT=$(free_port)
+	bg bash -c 'ulimit -n 1024 && exec "$0" "$@"' "$HC" --listener \
+		"127.0.0.1:$PORT" --port "$LPORT" --log-level debug \
+		2>>"$T/hc.log"
+	HC_PID=$BG_PID
+	wait_until 5 grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
+	attack --idle 1000 --trickle 200 --seconds 9 --keep-alive
+	probes 20
+	wait "$ATTACK"
+	figure "probes answered 200: $PROBES_OK of 20; evictions: $(grep -c 'makes room' "$T/hc.log")"
+	cat "$T/bad"
+	[ "$PROBES_OK" -eq 20 ]
+	grep -q 'the oldest without a request makes room' "$T/hc.log"
+}
+
 # --- 2. a script in uninterruptible sleep ---------------------------------
 
 # frozen_fs: an ext4 file system on a loop device, mounted at $T/mnt in a

@@ -109,6 +109,7 @@ Deadlines (seconds, decimals allowed, at most 3600):
   --script-timeout SECONDS  every script's deadline (default 5)
   --port-timeout SECONDS    every TCP connect's deadline (default 5)
   --request-timeout SECONDS deadline to receive the request head (default 5)
+  --idle-timeout SECONDS    keep-alive wait for the next request (default 60)
   --http-timeout SECONDS    every --http check's deadline (default 5)
 Modes:
   --once                  run the checks once, print the results, exit 0 if

@@ -79,7 +79,7 @@ quiet() {
 	get
 	assert_answer "$T/answer" "HTTP/1.1 504 Gateway Timeout" \
 		"At least one health check failed"
-	raw 127.0.0.1 "$PORT" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+	raw 127.0.0.1 "$PORT" 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 	assert_answer "$T/answer" "HTTP/1.1 504 Gateway Timeout" \
 		"At least one health check failed"
 	grep -q ' warning verdict unhealthy: tcp ' "$T/hc.log"

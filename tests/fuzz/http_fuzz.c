@@ -33,6 +33,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (n >= HTTP_HEAD_MAX) {
 		abort(); /* a full buffer must be decided */
 	}
+	/* The same bytes as a chunked body: never more eaten than given,
+	 * and nothing eaten past its end. */
+	{
+		struct http_chunked ch;
+		size_t used;
+
+		memset(&ch, 0, sizeof(ch));
+		used = http_chunked_eat(&ch, buf, n);
+		if (used > n || (used < n && ch.state != HTTP_CHUNK_DONE &&
+				 ch.state != HTTP_CHUNK_BAD))
+			abort();
+	}
 	free(buf);
 	return 0;
 }

@@ -213,6 +213,73 @@ format_case(const struct answer *a)
 	       "http_format %s: all or nothing", a->name);
 }
 
+/* A chunked body fed whole, then a byte at a time: the same end. */
+static void
+chunked_case(const char *body, enum http_chunk_state want, size_t used)
+{
+	struct http_chunked whole, bytes;
+	size_t n = strlen(body), got, i, by = 0;
+
+	memset(&whole, 0, sizeof(whole));
+	memset(&bytes, 0, sizeof(bytes));
+	got = http_chunked_eat(&whole, body, n);
+	for (i = 0; i < n; i++)
+		by += http_chunked_eat(&bytes, body + i, 1);
+	tap_ok(whole.state == want && bytes.state == want && got == used &&
+		       by == used,
+	       "%s", label("http_chunked_eat", body, n));
+}
+
+static void
+test_chunked(void)
+{
+	static const char two[] = "5;x=y\r\nhello\r\n10\r\n0123456789abcdef"
+				  "\r\n0\r\nX-T: 1\r\n\r\n";
+
+	chunked_case("0\r\n\r\nGET", HTTP_CHUNK_DONE, 5);
+	chunked_case(two, HTTP_CHUNK_DONE, sizeof(two) - 1);
+	chunked_case("5\r\nhel", HTTP_CHUNK_DATA, 6);
+	chunked_case("A\n0123456789\n0\n\n", HTTP_CHUNK_DONE, 16);
+	chunked_case("x\r\n", HTTP_CHUNK_BAD, 1);
+	chunked_case("\r\n", HTTP_CHUNK_BAD, 2);
+	chunked_case("1000000000000000\r\n", HTTP_CHUNK_BAD, 16);
+	chunked_case("1\r\nab", HTTP_CHUNK_BAD, 5);
+}
+
+/* What the head says about the connection and its body. */
+static void
+keep_case(const char *head, int keep, int chunked, int unframed)
+{
+	struct http_request req;
+	enum http_parse r = http_parse(head, strlen(head), &req);
+
+	tap_ok(r == HTTP_PARSE_DONE && req.status == HTTP_200 &&
+		       req.keep_alive == keep && req.chunked == chunked &&
+		       req.unframed == unframed,
+	       "%s", label("http_parse keep-alive", head, strlen(head)));
+}
+
+static void
+test_keep_alive(void)
+{
+	keep_case("GET / HTTP/1.1\r\n\r\n", 1, 0, 0);
+	keep_case("GET / HTTP/1.1\r\nConnection: foo, CLOSE\r\n\r\n", 0, 0, 0);
+	keep_case("GET / HTTP/1.0\r\n\r\n", 0, 0, 0);
+	keep_case("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 1, 0, 0);
+	keep_case("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 1, 1,
+		  0);
+	keep_case("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n"
+		  "\r\n",
+		  1, 0, 1);
+	keep_case("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+		  "Content-Length: 3\r\n\r\n",
+		  1, 1, 1);
+	keep_case("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+		  "Content-Length: 4\r\n\r\n",
+		  1, 0, 1);
+	keep_case("POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\n", 1, 0, 1);
+}
+
 int
 main(void)
 {
@@ -225,5 +292,7 @@ main(void)
 	test_statuses();
 	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
 		format_case(&answers[i]);
+	test_chunked();
+	test_keep_alive();
 	return tap_end();
 }

@@ -1,0 +1,69 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "reqbuf.h"
+
+int
+reqbuf_alloc(struct reqbuf *b)
+{
+	if (b->buf == NULL)
+		b->buf = malloc(HTTP_HEAD_MAX);
+	return b->buf == NULL ? -1 : 0;
+}
+
+void
+reqbuf_consume(struct reqbuf *b, size_t n)
+{
+	memmove(b->buf, b->buf + n, b->len - n);
+	b->len -= n;
+}
+
+void
+reqbuf_start_body(struct reqbuf *b, const struct http_request *req)
+{
+	reqbuf_consume(b, req->head_len);
+	b->chunked = req->chunked;
+	b->left = req->chunked ? 0 : req->content_length;
+	b->in_body = req->chunked || b->left > 0;
+	b->bad = 0;
+	memset(&b->chunk, 0, sizeof(b->chunk));
+	reqbuf_eat_body(b);
+}
+
+int
+reqbuf_eat_body(struct reqbuf *b)
+{
+	if (!b->in_body)
+		return 1;
+	if (b->len == 0)
+		return 0;
+	if (b->chunked) {
+		reqbuf_consume(b, http_chunked_eat(&b->chunk, b->buf, b->len));
+		b->bad = b->chunk.state == HTTP_CHUNK_BAD;
+		b->in_body = b->chunk.state != HTTP_CHUNK_DONE && !b->bad;
+	} else {
+		size_t k = b->len < b->left ? b->len : (size_t)b->left;
+
+		reqbuf_consume(b, k);
+		b->left -= k;
+		b->in_body = b->left > 0;
+	}
+	return !b->in_body;
+}
+
+void
+reqbuf_trim(struct reqbuf *b)
+{
+	if (b->len == 0) {
+		free(b->buf);
+		b->buf = NULL;
+	}
+}
+
+void
+reqbuf_free(struct reqbuf *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+	b->len = 0;
+}
