@@ -8,11 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "http.h"
 #include "log.h"
 #include "maint.h"
 #include "peer.h"
-#include "report.h"
 #include "reqbuf.h"
 #include "serve.h"
 
@@ -20,11 +20,6 @@
  * reset a connection whose client is still sending (RST eats the answer). */
 #define DRAIN_MS 1000
 #define DRAIN_MAX ((size_t)1024 * 1024)
-
-static const char text_plain[] = "text/plain; charset=utf-8";
-static const char body_maintenance[] = "Maintenance";
-/* Seconds a drained node asks to be left alone. */
-#define MAINTENANCE_RETRY 30
 
 enum state { ST_READ, ST_CHECK, ST_WRITE, ST_DRAIN, ST_DONE };
 
@@ -186,23 +181,22 @@ leave_read(struct conn *c)
 
 /* Formats and sends an answer; the conn goes on to ST_WRITE. */
 static void
-respond_as(struct conn *c, enum http_status status, const char *type,
-	   const char *body, size_t body_len, int retry_after)
+send_answer(struct conn *c, struct answer *a)
 {
 	struct http_response r;
-	size_t cap = 512 + body_len;
+	size_t cap = 512 + a->len;
 	/* Only a complete request line tells the version to answer with. */
 	int have_req = c->req.method != NULL && c->req.status != HTTP_505;
 
 	leave_read(c);
 	timer_cancel(c->loop, &c->timer);
-	r.status = status;
+	r.status = a->status;
 	r.minor = have_req ? c->req.minor : 1;
 	r.head_only = have_req && c->req.head_only;
-	r.content_type = type;
-	r.body = body;
-	r.body_len = body_len;
-	r.retry_after = retry_after;
+	r.content_type = a->type;
+	r.body = a->body;
+	r.body_len = a->len;
+	r.retry_after = a->retry_after;
 	/* A chunked body not read to its end could not be told from the
 	 * next request. */
 	c->keep = c->keep && c->may_keep && !(c->in.in_body && c->req.chunked);
@@ -210,6 +204,7 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 	r.date = time(NULL);
 	c->resp = malloc(cap);
 	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
+	answer_free(a);
 	if (c->resp_len == 0) {
 		finish(c, SERVE_FAILED);
 		return;
@@ -221,45 +216,24 @@ respond_as(struct conn *c, enum http_status status, const char *type,
 }
 
 static void
-respond(struct conn *c, enum http_status status, const char *body,
-	size_t body_len)
-{
-	respond_as(c, status, text_plain, body, body_len, 0);
-}
-
-static void
 respond_error(struct conn *c, enum http_status status)
 {
-	char body[64];
-	int n;
+	struct answer a;
 
 	c->keep = 0; /* nothing after a head we cannot trust */
 	log_msg(LOGLVL_DEBUG, "request %s bad: %d %s", c->peer,
 		http_code(status), http_reason(status));
-	n = snprintf(body, sizeof(body), "%d %s", http_code(status),
-		     http_reason(status));
-	respond(c, status, body, (size_t)n);
+	answer_error(&a, status);
+	send_answer(c, &a);
 }
 
-/* We could not check: too few descriptors or processes, or too little
- * memory.  Never a 504: that would say the service failed when it is we
- * who did. */
 static void
 respond_short(struct conn *c, int err)
 {
-	static const char body[] =
-		"health-checker is short of file descriptors";
-	static const char procs[] = "health-checker is short of processes";
+	struct answer a;
 
-	if (err == EAGAIN) {
-		respond(c, HTTP_503, procs, sizeof(procs) - 1);
-		return;
-	}
-	if (err == EMFILE || err == ENFILE) {
-		respond(c, HTTP_503, body, sizeof(body) - 1);
-		return;
-	}
-	respond(c, HTTP_500, "500 Internal Server Error", 25);
+	answer_short(&a, err);
+	send_answer(c, &a);
 }
 
 /* The client has gone before its answer: nothing more is run for it (a
@@ -292,33 +266,6 @@ client_gone(struct flight_wait *w, int waited)
 	if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0)
 		return 1;
 	return waited && (p.revents & POLLRDHUP) != 0;
-}
-
-/* The verdict's answer: one line, or with --details the report. */
-static void
-respond_verdict(struct conn *c, enum http_status status,
-		const struct verdict *v)
-{
-	char *body;
-	size_t len;
-
-	if (!c->o->details) {
-		const char *line = v->ok ? REPORT_OK : REPORT_FAIL;
-
-		respond(c, status, line, strlen(line));
-		return;
-	}
-	/* Script output never reaches the client: only the log has it. */
-	body = c->req.wants_json ? report_json(c->o, v, &len)
-				 : report_text(c->o, v, &len);
-	if (body == NULL) {
-		respond(c, HTTP_500, "500 Internal Server Error", 25);
-		return;
-	}
-	respond_as(c, status,
-		   c->req.wants_json ? "application/json" : text_plain, body,
-		   len, 0);
-	free(body);
 }
 
 /* No verdict (v NULL, errno says why), or one that says we could not run
@@ -355,23 +302,23 @@ static void
 on_verdict(struct flight_wait *w, const struct verdict *v)
 {
 	struct conn *c = w->ctx;
-	enum http_status status;
+	struct answer a;
 
 	if (not_checked(c, v))
 		return;
-	status = v->ok                      ? HTTP_200
-		 : c->o->fail_status == 503 ? HTTP_503
-		 : c->o->fail_status == 500 ? HTTP_500
-					    : HTTP_504;
+	answer_verdict(&a, c->o, c->req.wants_json, v);
 	log_msg(LOGLVL_DEBUG, "verdict %s %d %dms",
-		v->ok ? "healthy" : "unhealthy", http_code(status),
+		v->ok ? "healthy" : "unhealthy",
+		http_code(answer_status(c->o, v)),
 		(int)(loop_now() - c->started));
-	respond_verdict(c, status, v);
+	send_answer(c, &a);
 }
 
 static void
 got_request(struct conn *c)
 {
+	struct answer a;
+
 	leave_read(c);
 	log_msg(LOGLVL_DEBUG, "request %s %.*s %.*s", c->peer,
 		(int)c->req.method_len, c->req.method,
@@ -385,8 +332,8 @@ got_request(struct conn *c)
 	if (maint_check(&c->fl->maint, c->o)) {
 		log_msg(LOGLVL_DEBUG, "verdict maintenance 503 (%s exists)",
 			c->o->maintenance_file);
-		respond_as(c, HTTP_503, text_plain, body_maintenance,
-			   sizeof(body_maintenance) - 1, MAINTENANCE_RETRY);
+		answer_maintenance(&a);
+		send_answer(c, &a);
 		return;
 	}
 	c->state = ST_CHECK;
