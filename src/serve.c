@@ -376,6 +376,7 @@ static void
 read_head(struct conn *c)
 {
 	ssize_t n;
+	int body;
 
 	if (reqbuf_alloc(&c->in) == -1) {
 		finish(c, SERVE_FAILED);
@@ -399,8 +400,18 @@ read_head(struct conn *c)
 	if (c->served > 0 && c->in.len == 0 && !c->in.in_body)
 		timer_arm(c->loop, &c->timer,
 			  loop_now() + c->o->request_timeout_ms);
+	body = c->in.in_body;
 	c->in.len += (size_t)n;
-	if (eat_body(c) && c->in.len > 0 &&
+	if (!eat_body(c))
+		return;
+	/* A body that ends after its answer: from here the connection waits
+	 * as after the answer (idle, or for the rest of the next head). */
+	if (body)
+		timer_arm(c->loop, &c->timer,
+			  loop_now() + (c->in.len == 0
+						? c->o->idle_timeout_ms
+						: c->o->request_timeout_ms));
+	if (c->in.len > 0 &&
 	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE)
 		head_done(c);
 }

@@ -217,6 +217,13 @@ PY
 	[ "$status" -eq 2 ]
 }
 
+@test "a body that ends after its answer: then --idle-timeout, not --request-timeout" {
+	serve --script true --idle-timeout 2 --request-timeout 0.5
+	ka 'send:POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello' get:1 sleep:0.2 \
+		'send: world' eof:1 "send:$GET11" get:1
+	expect "$OK11" open "$OK11"
+}
+
 @test "SIGTERM: an idle keep-alive connection closes at once, an answer in progress finishes" {
 	mkscript slow "[ -e $T/slow ] && sleep 1; true"
 	serve --script "$T/slow" --log-level debug
