@@ -279,8 +279,10 @@ unfinished(struct http_request *req, const char *line, size_t left, int first,
 static void
 head_end(struct http_request *req)
 {
-	if (req->chunked && req->have_length)
-		req->unframed = 1; /* RFC 9112 6.1: close after */
+	/* RFC 9112 6.1: with a Content-Length too, or in HTTP/1.0, the
+	 * framing is faulty: close after. */
+	if (req->chunked && (req->have_length || req->minor == 0))
+		req->unframed = 1;
 	req->keep_alive = req->minor >= 1 ? !req->conn_close
 					  : req->conn_keep && !req->conn_close;
 }

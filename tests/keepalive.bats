@@ -193,6 +193,9 @@ PY
 	expect 'HTTP/1.1 200 OK|close|OK' closed
 	ka 'send:POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nxx' get:1 eof:3
 	expect 'HTTP/1.1 200 OK|close|OK' closed
+	# RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+	ka 'send:POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' get:1 eof:3
+	expect 'HTTP/1.0 200 OK|close|OK' closed
 	ka "send:$GET11" get:1 'send:GET / HTTP/1.1\r\nbad line\r\n\r\n' get:1 eof:3
 	expect "$OK11" 'HTTP/1.1 400 Bad Request|close|400 Bad Request' closed
 	ka "send:$GET11" get:1 'send:GET / HTTP/2.0\r\n\r\n' get:1 eof:3
