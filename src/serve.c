@@ -406,11 +406,13 @@ read_head(struct conn *c)
 		return;
 	/* A body that ends after its answer: from here the connection waits
 	 * as after the answer (idle, or for the rest of the next head). */
-	if (body)
+	if (body) {
+		reqbuf_trim(&c->in); /* an idle connection holds no buffer */
 		timer_arm(c->loop, &c->timer,
 			  loop_now() + (c->in.len == 0
 						? c->o->idle_timeout_ms
 						: c->o->request_timeout_ms));
+	}
 	if (c->in.len > 0 &&
 	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE)
 		head_done(c);
