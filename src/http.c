@@ -436,9 +436,14 @@ chunk_line_byte(struct http_chunked *ch, char c)
 			ch->state = HTTP_CHUNK_DATA;
 		ch->digits = 0;
 		ch->line_start = 1;
-	} else if (c == ';' || c == ' ' || c == '\t') {
+	} else if (c == ';') {
 		ch->state = HTTP_CHUNK_EXT;
-	} else if (c != '\r' && ch->state == HTTP_CHUNK_SIZE) {
+	} else if (c == ' ' || c == '\t') {
+		/* "1 2" is no size of 1 (nor of 0x12, as another reader
+		 * could take it): only BWS and ';' may follow. */
+		if (ch->state == HTTP_CHUNK_SIZE)
+			ch->state = HTTP_CHUNK_SIZE_END;
+	} else if (c != '\r' && ch->state != HTTP_CHUNK_EXT) {
 		ch->state = HTTP_CHUNK_BAD;
 	}
 }

@@ -47,6 +47,7 @@ struct http_request {
 /* A chunked body as it is read and dropped (RFC 9112 7.1). */
 enum http_chunk_state {
 	HTTP_CHUNK_SIZE,
+	HTTP_CHUNK_SIZE_END, /* whitespace after the size: no more digits */
 	HTTP_CHUNK_EXT,
 	HTTP_CHUNK_DATA,
 	HTTP_CHUNK_DATA_END,

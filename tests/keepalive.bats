@@ -191,6 +191,9 @@ PY
 	serve --script true
 	ka 'send:POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nxx' get:1 eof:3
 	expect 'HTTP/1.1 200 OK|close|OK' closed
+	# A chunk size with a second number after a space: no size at all.
+	ka 'send:POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1 2\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n' get:1 eof:3
+	expect 'HTTP/1.1 200 OK|close|OK' closed
 	ka 'send:POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nxx' get:1 eof:3
 	expect 'HTTP/1.1 200 OK|close|OK' closed
 	# RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
