@@ -244,6 +244,8 @@ test_chunked(void)
 	chunked_case("\r\n", HTTP_CHUNK_BAD, 2);
 	chunked_case("1000000000000000\r\n", HTTP_CHUNK_BAD, 16);
 	chunked_case("1\r\nab", HTTP_CHUNK_BAD, 5);
+	chunked_case("1 2\r\nx", HTTP_CHUNK_BAD, 3);
+	chunked_case("1 \t;a=b\r\nx\r\n0\r\n\r\n", HTTP_CHUNK_DONE, 17);
 }
 
 /* What the head says about the connection and its body. */
@@ -278,6 +280,9 @@ test_keep_alive(void)
 		  "Content-Length: 4\r\n\r\n",
 		  1, 0, 1);
 	keep_case("POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\n", 1, 0, 1);
+	keep_case("POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n",
+		  1, 1, 1);
 }
 
 int
