@@ -247,6 +247,16 @@ abandon(struct conn *c)
 	finish(c, SERVE_QUIET);
 }
 
+/* Whether a close of the client's side, while its request waits, means
+ * nobody will read the answer: not on a kept-alive connection that sent
+ * more than this request or had answers already, whose client half-closes
+ * when it has nothing more to say and still reads (pipelining). */
+static int
+fin_means_gone(const struct conn *c)
+{
+	return !c->keep || (c->served == 0 && c->in.len == 0);
+}
+
 /* Asked by the flight just before a run starts for c: a reset (or, for a
  * request that waited in the queue, a close) means nobody will read the
  * answer.  What the loop has not dispatched yet is asked of the socket. */
@@ -255,8 +265,9 @@ client_gone(struct flight_wait *w, int waited)
 {
 	struct conn *c = w->ctx;
 	struct pollfd p;
+	int fin_is_gone = waited && fin_means_gone(c);
 
-	if (c->peer_reset || (waited && c->peer_fin))
+	if (c->peer_reset || (fin_is_gone && c->peer_fin))
 		return 1;
 	p.fd = c->inw.fd;
 	p.events = POLLIN | POLLRDHUP;
@@ -265,7 +276,7 @@ client_gone(struct flight_wait *w, int waited)
 		return 0;
 	if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0)
 		return 1;
-	return waited && (p.revents & POLLRDHUP) != 0;
+	return fin_is_gone && (p.revents & POLLRDHUP) != 0;
 }
 
 /* No verdict (v NULL, errno says why), or one that says we could not run
@@ -559,7 +570,8 @@ on_in(struct watch *w, unsigned events)
 		/* A reset ends the request; a close, one still queued. */
 		if (!(c->keep ? read_more(c) : discard_input(c)) &&
 		    c->watch_gone &&
-		    (c->peer_reset || (c->peer_fin && flight_queued(&c->wait))))
+		    (c->peer_reset || (c->peer_fin && fin_means_gone(c) &&
+				       flight_queued(&c->wait))))
 			abandon(c);
 		break;
 	case ST_WRITE:

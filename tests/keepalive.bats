@@ -166,6 +166,20 @@ PY
 	assert_equal "$(grep -o 'HTTP/1.1 200 OK' "$T/answer" | wc -l)" 2
 }
 
+@test "pipelining: a client that half-closes after its requests gets every answer, also when they wait in the queue" {
+	serve --script "sleep 0.5" --max-connections 1 --log-level debug
+	# The one run slot is taken: the pipelined requests wait for it.
+	printf 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n' |
+		python3 "$CLIENT" 127.0.0.1 "$PORT" >"$T/first" 3>&- &
+	local first=$!
+	wait_until 5 grep -q "request .* GET /" "$T/hc.log"
+	printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n' |
+		python3 "$CLIENT" 127.0.0.1 "$PORT" --half-close >"$T/answer"
+	wait "$first"
+	grep -q 'HTTP/1.1 200 OK' "$T/first"
+	assert_equal "$(grep -o 'HTTP/1.1 200 OK' "$T/answer" | wc -l)" 2
+}
+
 @test "a Content-Length body is dropped and the next request parses" {
 	serve --script true
 	ka 'send:POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello' sleep:0.2 \
