@@ -13,6 +13,13 @@ teardown() {
 	common_teardown
 }
 
+# get_bg: a GET of the server at $PORT in the background (its PID in
+# BG_PID), the status code in $T/code and the body in $T/answer.
+get_bg() {
+	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
+		"http://127.0.0.1:$PORT/" >"$T/code"
+}
+
 # ns_states PID: the state letter of every process in the PID namespace
 # that PID (the namespace's init, seen from here) heads, one a line.
 ns_states() {
@@ -97,8 +104,7 @@ stall_until() {
 	serve --script "$T/waiter" --script-timeout 1
 	local start pid
 	start=$(date +%s%N)
-	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
-		"http://127.0.0.1:$PORT/" >"$T/code"
+	get_bg
 	local curl=$BG_PID
 	wait_until 5 has_child "$HC_PID"
 	kill -STOP "$HC_PID"
@@ -136,8 +142,7 @@ busy_listener() {
 	busy_listener tcp "$BPORT" "until:$T/free"
 	local start
 	start=$(date +%s%N)
-	bg curl -s -o "$T/answer" -w '%{http_code}' --max-time 10 \
-		"http://127.0.0.1:$PORT/" >"$T/code"
+	get_bg
 	local curl=$BG_PID
 	wait_until 5 syn_sent "$BPORT"
 	kill -STOP "$HC_PID"
