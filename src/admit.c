@@ -233,6 +233,7 @@ admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer)
 	list_append(&a->all, sl, ALL);
 	headless_append(a, sl, loop_now());
 	a->held++;
+	serve_read_first(sl->conn);
 	return 0;
 }
 
