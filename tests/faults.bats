@@ -455,9 +455,11 @@ while True:
 
 @test "a one-shot that cannot get descriptors enough says so with 503, never 504" {
 	local args=() i
-	start_listener
+	# Scripts that run a while, each holding its pipe: a loopback connect
+	# settles inside connect() and gives its descriptor back before the
+	# next starts, so 40 port checks now fit in 20 descriptors.
 	for ((i = 0; i < 40; i++)); do
-		args+=(--port "$LPORT")
+		args+=(--script "sleep 0.3")
 	done
 	printf 'GET / HTTP/1.0\r\n\r\n' | (ulimit -n 20 &&
 		exec "$HC" --inetd "${args[@]}") >"$T/answer" 2>"$T/err"
