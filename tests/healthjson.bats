@@ -220,6 +220,26 @@ sys.exit(0 if c["componentId"] == sys.argv[2] and c["output"] == "exit 4" else 1
 	not grep -q oops "$T/answer"
 }
 
+@test "one kept-alive connection: each pipelined request gets the body it asks for" {
+	serve --details --script true
+	printf 'GET / HTTP/1.1\r\n%s\r\n\r\nGET / HTTP/1.1\r\nAccept: application/json\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n' \
+		"$HJ" | "$CLIENT" 127.0.0.1 "$PORT" >"$T/answers"
+	run python3 -c 'import sys
+raw = open(sys.argv[1], "rb").read()
+while raw:
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    fields = dict(l.split(b": ", 1) for l in head.split(b"\r\n")[1:])
+    n = int(fields[b"Content-Length"])
+    print(head.split(b"\r\n")[0].decode(), fields[b"Content-Type"].decode(),
+          rest[:1].decode() if n else "")
+    raw = rest[n:]' "$T/answers"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_equal "$output" "HTTP/1.1 200 OK application/health+json {
+HTTP/1.1 200 OK application/json {
+HTTP/1.1 200 OK text/plain; charset=utf-8 O"
+}
+
 # choose ACCEPT-LINES: which body a one-shot gives: text, json or health.
 choose() {
 	request "GET / HTTP/1.0\r\n$1\r\n\r\n" --details --script true
