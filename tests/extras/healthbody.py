@@ -11,10 +11,11 @@ Then prints "status=pass|fail" and one line per check, in the body's order:
 "NAME|componentType|componentId|status|output".  Exit 1 with a message on
 stderr when anything is off."""
 import datetime
-import json
 import re
 import sys
 import time
+
+from jsonbody import json_body
 
 RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?"
                      r"(Z|[+-]\d\d:\d\d)$")
@@ -82,27 +83,9 @@ def check(name, value, after):
 
 
 def main():
-    raw = open(sys.argv[1], "rb").read()
     after = int(sys.argv[2]) / 1000.0 if len(sys.argv) > 2 else None
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        fail("no end of head in %r" % raw)
-    fields = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        fields[name.strip().lower()] = value.strip()
-    ctype = fields.get(b"content-type")
-    if ctype != b"application/health+json":
-        fail("Content-Type %r" % ctype)
-    if fields.get(b"content-length") != str(len(body)).encode():
-        fail("Content-Length %r, body is %d bytes" %
-             (fields.get(b"content-length"), len(body)))
-    if not body.endswith(b"}\n") or body.count(b"\n") != 1:
-        fail("body does not end with exactly one newline: %r" % body)
-    try:
-        doc = json.loads(body.decode("utf-8"), object_pairs_hook=pairs)
-    except ValueError as e:
-        fail("not JSON (%s): %r" % (e, body))
+    doc = json_body(sys.argv[1], b"application/health+json", fail,
+                    object_pairs_hook=pairs)
     if not isinstance(doc, dict) or set(doc) != {"status", "checks"}:
         fail("top level: %r" % doc)
     if not isinstance(doc["checks"], dict) or not doc["checks"]:
