@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "answer.h"
 #include "report.h"
@@ -35,8 +36,48 @@ internal_error(struct answer *a)
 	set(a, HTTP_500, "500 Internal Server Error", 25);
 }
 
+/* When the verdict's run finished, as UTC milliseconds: finished_ns is of
+ * CLOCK_MONOTONIC (it survives in the state file, so a cached verdict
+ * keeps its own time), so it is taken back from now. */
+static int64_t
+finished_utc_ms(const struct verdict *v)
+{
+	struct timespec mono, real;
+	int64_t ago_ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	ago_ns = (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec -
+		 v->finished_ns;
+	if (ago_ns < 0 || v->finished_ns == 0)
+		ago_ns = 0;
+	/* In nanoseconds first: two answers of one verdict say one time. */
+	return ((int64_t)real.tv_sec * 1000000000 + real.tv_nsec - ago_ns) /
+	       1000000;
+}
+
+static char *
+report(const struct options *o, enum http_media media, const struct verdict *v,
+       size_t *len)
+{
+	switch (media) {
+	case HTTP_MEDIA_JSON:
+		return report_json(o, v, len);
+	case HTTP_MEDIA_HEALTH_JSON:
+		return report_health_json(o, v, finished_utc_ms(v), len);
+	default:
+		return report_text(o, v, len);
+	}
+}
+
+static const char *const media_types[] = {
+	[HTTP_MEDIA_TEXT] = text_plain,
+	[HTTP_MEDIA_JSON] = "application/json",
+	[HTTP_MEDIA_HEALTH_JSON] = "application/health+json",
+};
+
 void
-answer_verdict(struct answer *a, const struct options *o, int json,
+answer_verdict(struct answer *a, const struct options *o, enum http_media media,
 	       const struct verdict *v)
 {
 	const char *line = v->ok ? REPORT_OK : REPORT_FAIL;
@@ -48,15 +89,14 @@ answer_verdict(struct answer *a, const struct options *o, int json,
 		return;
 	}
 	/* Script output never reaches the client: only the log has it. */
-	body = json ? report_json(o, v, &len) : report_text(o, v, &len);
+	body = report(o, media, v, &len);
 	if (body == NULL) {
 		internal_error(a);
 		return;
 	}
 	set(a, answer_status(o, v), body, len);
 	a->owned = body;
-	if (json)
-		a->type = "application/json";
+	a->type = media_types[media];
 }
 
 void

@@ -22,9 +22,10 @@ struct answer {
 /* The status a verdict gives under these options. */
 enum http_status answer_status(const struct options *o,
 			       const struct verdict *v);
-/* One line, or with --details the report (JSON when json). */
-void answer_verdict(struct answer *a, const struct options *o, int json,
-		    const struct verdict *v);
+/* One line, or with --details the report in the media the request chose
+ * (text, today's JSON, or the draft's health+json). */
+void answer_verdict(struct answer *a, const struct options *o,
+		    enum http_media media, const struct verdict *v);
 /* "400 Bad Request" and the like. */
 void answer_error(struct answer *a, enum http_status status);
 /* We could not check for want of ours (errno err: EAGAIN processes,

@@ -109,15 +109,70 @@ request_line(const char *p, size_t n, struct http_request *req)
 	return HTTP_200;
 }
 
-/* Accept: does some media range name application/json with q > 0? */
+/* A q value (RFC 9110 12.4.2) in thousandths.  Only "0" with zeros after
+ * it refuses; anything else, however odd, accepts (as it always has). */
 static int
-accepts_json(const char *p, size_t n)
+qvalue(const char *p, size_t n)
+{
+	size_t i, len = 0;
+	int zero = n > 0 && p[0] == '0', q, scale;
+
+	while (len < n && p[len] != ',' && p[len] != ';' && p[len] != ' ')
+		len++;
+	for (i = 1; zero && i < len; i++)
+		if (p[i] != '.' && p[i] != '0')
+			zero = 0;
+	if (zero)
+		return 0;
+	if (len == 0 || p[0] < '0' || p[0] > '1')
+		return 1000;
+	q = (p[0] - '0') * 1000;
+	/* Three decimals at most (RFC 9110 12.4.2); more are ignored. */
+	scale = len > 1 && p[1] == '.' ? 100 : 0;
+	for (i = 2; i < len && scale > 0 && p[i] >= '0' && p[i] <= '9'; i++) {
+		q += (p[i] - '0') * scale;
+		scale /= 10;
+	}
+	return q > 1000 ? 1000 : q < 1 ? 1 : q;
+}
+
+/* The q of the media range at p[*i]'s parameters, up to the next range:
+ * only q matters; 1000 when it has none. */
+static int
+range_q(const char *p, size_t n, size_t *i)
+{
+	int q = 1000;
+
+	while (*i < n && p[*i] != ',') {
+		if (p[*i] != ';') {
+			(*i)++;
+			continue;
+		}
+		for ((*i)++; *i < n && (p[*i] == ' ' || p[*i] == '\t'); (*i)++)
+			;
+		if (*i + 1 < n && (p[*i] == 'q' || p[*i] == 'Q') &&
+		    p[*i + 1] == '=')
+			q = qvalue(p + *i + 2, n - *i - 2);
+	}
+	return q;
+}
+
+static int
+is_range(const char *p, size_t n, const char *name)
+{
+	return n == strlen(name) && strncasecmp(p, name, n) == 0;
+}
+
+/* Accept: the best q of application/json and of application/health+json
+ * over every range and every Accept line; the choice is head_end's. */
+static void
+accept_field(const char *p, size_t n, struct http_request *req)
 {
 	size_t i = 0;
 
 	while (i < n) {
-		size_t start, end;
-		int json, zero = 0;
+		size_t start, len;
+		int q;
 
 		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
 			i++;
@@ -125,35 +180,15 @@ accepts_json(const char *p, size_t n)
 		while (i < n && p[i] != ',' && p[i] != ';' && p[i] != ' ' &&
 		       p[i] != '\t')
 			i++;
-		end = i;
-		json = end - start == 16 &&
-		       strncasecmp(p + start, "application/json", 16) == 0;
-		/* Parameters up to the next range: only q matters. */
-		while (i < n && p[i] != ',') {
-			if (p[i] == ';') {
-				i++;
-				while (i < n && (p[i] == ' ' || p[i] == '\t'))
-					i++;
-				if (i + 1 < n && (p[i] == 'q' || p[i] == 'Q') &&
-				    p[i + 1] == '=') {
-					size_t j = i + 2;
-
-					zero = j < n && p[j] == '0';
-					for (j++;
-					     zero && j < n && p[j] != ',' &&
-					     p[j] != ';' && p[j] != ' ';
-					     j++)
-						if (p[j] != '.' && p[j] != '0')
-							zero = 0;
-				}
-				continue;
-			}
-			i++;
-		}
-		if (json && !zero)
-			return 1;
+		len = i - start;
+		q = range_q(p, n, &i);
+		if (is_range(p + start, len, "application/json") &&
+		    q > req->q_json)
+			req->q_json = q;
+		if (is_range(p + start, len, "application/health+json") &&
+		    q > req->q_health)
+			req->q_health = q;
 	}
-	return 0;
 }
 
 /* A field value without the whitespace around it. */
@@ -234,9 +269,8 @@ header_line(const char *p, size_t n, struct http_request *req)
 		if (!is_vchar(c) && c != ' ' && c != '\t')
 			return HTTP_400;
 	}
-	if (name == 6 && strncasecmp(p, "Accept", 6) == 0 &&
-	    accepts_json(p + 7, n - 7))
-		req->wants_json = 1;
+	if (name == 6 && strncasecmp(p, "Accept", 6) == 0)
+		accept_field(p + 7, n - 7, req);
 	/* RFC 9112 6.3: a request without these has no body. */
 	if (name == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0) {
 		req->has_body = 1;
@@ -285,6 +319,11 @@ head_end(struct http_request *req)
 		req->unframed = 1;
 	req->keep_alive = req->minor >= 1 ? !req->conn_close
 					  : req->conn_keep && !req->conn_close;
+	/* Equal q: health+json, the more specific of the two. */
+	if (req->q_health > 0 && req->q_health >= req->q_json)
+		req->media = HTTP_MEDIA_HEALTH_JSON;
+	else if (req->q_json > 0)
+		req->media = HTTP_MEDIA_JSON;
 }
 
 enum http_parse

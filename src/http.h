@@ -20,6 +20,13 @@ enum http_status {
 	HTTP_NSTATUS
 };
 
+/* The body an Accept header chose (the --details formats). */
+enum http_media {
+	HTTP_MEDIA_TEXT,       /* no Accept, or nothing of ours in it */
+	HTTP_MEDIA_JSON,       /* application/json */
+	HTTP_MEDIA_HEALTH_JSON /* application/health+json */
+};
+
 enum http_parse {
 	HTTP_PARSE_MORE, /* valid so far, head not complete */
 	HTTP_PARSE_DONE, /* req filled in; req->status says what to answer */
@@ -32,8 +39,9 @@ struct http_request {
 	const char *method, *target; /* point into the buffer */
 	size_t method_len, target_len;
 	size_t head_len; /* bytes of the head, final empty line included */
-	int wants_json;  /* Accept lists application/json with q > 0 */
-	int has_body;    /* Content-Length above 0, or Transfer-Encoding */
+	enum http_media media; /* the higher q wins; equal: health+json */
+	int q_json, q_health;  /* best q, in thousandths; 0: none or q=0 */
+	int has_body; /* Content-Length above 0, or Transfer-Encoding */
 	/* RFC 9112 9.3: HTTP/1.1 without Connection: close, or HTTP/1.0
 	 * with Connection: keep-alive, may send another request. */
 	int keep_alive;

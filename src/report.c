@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "report.h"
 
@@ -21,7 +22,7 @@ worst_case(const struct options *o)
 
 	for (i = 0; i < o->nchecks; i++)
 		n += 6 * strlen(o->checks[i].target) +
-		     6 * (size_t)CHECK_REASON_MAX + 128;
+		     6 * (size_t)CHECK_REASON_MAX + 256;
 	return n;
 }
 
@@ -98,6 +99,80 @@ report_json(const struct options *o, const struct verdict *v, size_t *len)
 	for (i = 0; i < v->n; i++)
 		n += json_check(out + n, &o->checks[i], &v->results[i], i > 0);
 	n += (size_t)sprintf(out + n, "]}\n");
+	*len = n;
+	return out;
+}
+
+/* "2026-12-01T17:25:00.123Z": RFC 3339 in UTC, to the millisecond. */
+static void
+rfc3339(char *out, size_t cap, int64_t ms)
+{
+	time_t s;
+	struct tm tm;
+	size_t n;
+
+	if (ms < 0)
+		ms = 0;
+	s = (time_t)(ms / 1000);
+	if (gmtime_r(&s, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, cap - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Check i's NAME: its type and its rank among the checks of that type on
+ * the command line (tcp-1, tcp-2, script-1): no colon, stable from run to
+ * run, unique even when two checks share a target. */
+static size_t
+rank(const struct options *o, size_t i)
+{
+	size_t j, n = 1;
+
+	for (j = 0; j < i; j++)
+		n += o->checks[j].type == o->checks[i].type;
+	return n;
+}
+
+/* Check i as a member of the draft's "checks" object, at out: its length. */
+static size_t
+health_check(char *out, const struct options *o, size_t i,
+	     const struct check_result *r, const char *when)
+{
+	const char *type = check_type_name(o->checks[i].type);
+	size_t n = (size_t)sprintf(
+		out,
+		"%s\"%s-%zu:responseTime\":[{\"componentType\":\"%s\","
+		"\"componentId\":",
+		i > 0 ? "," : "", type, rank(o, i), type);
+
+	n += json_string(out + n, o->checks[i].target);
+	n += (size_t)sprintf(out + n,
+			     ",\"observedValue\":%d,\"observedUnit\":\"ms\","
+			     "\"status\":\"%s\",\"time\":\"%s\"",
+			     r->ms, r->ok ? "pass" : "fail", when);
+	if (!r->ok) {
+		n += (size_t)sprintf(out + n, ",\"output\":");
+		n += json_string(out + n, r->reason);
+	}
+	n += (size_t)sprintf(out + n, "}]");
+	return n;
+}
+
+char *
+report_health_json(const struct options *o, const struct verdict *v,
+		   int64_t when_ms, size_t *len)
+{
+	char *out = malloc(worst_case(o)), when[64];
+	size_t n, i;
+
+	if (out == NULL)
+		return NULL;
+	rfc3339(when, sizeof(when), when_ms);
+	n = (size_t)sprintf(out, "{\"status\":\"%s\",\"checks\":{",
+			    v->ok ? "pass" : "fail");
+	for (i = 0; i < v->n; i++)
+		n += health_check(out + n, o, i, &v->results[i], when);
+	n += (size_t)sprintf(out + n, "}}\n");
 	*len = n;
 	return out;
 }

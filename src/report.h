@@ -4,6 +4,7 @@
 #define REPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "checks.h"
 #include "options.h"
@@ -21,5 +22,10 @@ char *report_text(const struct options *o, const struct verdict *v,
 /* {"status":"pass|fail","checks":[{"type","target","ok","ms","reason"}]} */
 char *report_json(const struct options *o, const struct verdict *v,
 		  size_t *len);
+/* The IETF draft's application/health+json: {"status":"pass|fail",
+ * "checks":{"TYPE-N:responseTime":[{...}]}}, N the check's rank among its
+ * type's; every check's "time" is when_ms (UTC milliseconds since 1970). */
+char *report_health_json(const struct options *o, const struct verdict *v,
+			 int64_t when_ms, size_t *len);
 
 #endif

@@ -324,7 +324,7 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 
 	if (not_checked(c, v))
 		return;
-	answer_verdict(&a, c->o, c->req.wants_json, v);
+	answer_verdict(&a, c->o, c->req.media, v);
 	log_msg(LOGLVL_DEBUG, "verdict %s %d %dms",
 		v->ok ? "healthy" : "unhealthy",
 		http_code(answer_status(c->o, v)),

@@ -15,8 +15,11 @@ def fail(msg):
     sys.exit(1)
 
 
-def main():
-    raw = open(sys.argv[1], "rb").read()
+def json_body(path, ctype, fail, **loads):
+    """The JSON document of the answer in PATH, its Content-Type CTYPE and
+    its Content-Length right, its body ending in one newline; fail(msg)
+    otherwise (healthbody.py uses it too)."""
+    raw = open(path, "rb").read()
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
         fail("no end of head in %r" % raw)
@@ -24,18 +27,21 @@ def main():
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         fields[name.strip().lower()] = value.strip()
-    ctype = fields.get(b"content-type")
-    if ctype != b"application/json":
-        fail("Content-Type %r" % ctype)
+    if fields.get(b"content-type") != ctype:
+        fail("Content-Type %r" % fields.get(b"content-type"))
     if fields.get(b"content-length") != str(len(body)).encode():
         fail("Content-Length %r, body is %d bytes" %
              (fields.get(b"content-length"), len(body)))
     if not body.endswith(b"}\n") or body.count(b"\n") != 1:
         fail("body does not end with exactly one newline: %r" % body)
     try:
-        doc = json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"), **loads)
     except ValueError as e:
         fail("not JSON (%s): %r" % (e, body))
+
+
+def main():
+    doc = json_body(sys.argv[1], b"application/json", fail)
     if not isinstance(doc, dict) or set(doc) != {"status", "checks"}:
         fail("top level: %r" % doc)
     if doc["status"] not in ("pass", "fail"):

@@ -30,6 +30,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (req.minor < 0 || req.minor > 1)
 			abort();
+		/* Accept's choice: one of ours, from q values in range. */
+		if ((unsigned)req.media > HTTP_MEDIA_HEALTH_JSON ||
+		    req.q_json < 0 || req.q_json > 1000 || req.q_health < 0 ||
+		    req.q_health > 1000)
+			abort();
 	} else if (n >= HTTP_HEAD_MAX) {
 		abort(); /* a full buffer must be decided */
 	}

@@ -35,7 +35,8 @@ outcome(char *out, size_t cap, enum http_parse r,
 		n += snprintf(out + n, cap - (size_t)n,
 			      " %.*s %.*s len=%zu%s%s", (int)req->method_len,
 			      req->method, (int)req->target_len, req->target,
-			      req->head_len, req->wants_json ? " json" : "",
+			      req->head_len,
+			      req->media == HTTP_MEDIA_JSON ? " json" : "",
 			      req->has_body ? " body" : "");
 	return (size_t)n;
 }
@@ -52,6 +53,29 @@ parse_case(const char *key, size_t keylen, const char *want, size_t wantlen,
 	r = http_parse(buf, keylen, &req);
 	tap_same(label("http_parse", key, keylen), got,
 		 outcome(got, sizeof(got), r, &req), want, wantlen);
+	free(buf);
+}
+
+/* The body an Accept header chose: text, json or health+json. */
+static void
+accept_case(const char *key, size_t keylen, const char *want, size_t wantlen,
+	    void *ctx)
+{
+	static const char *const names[] = {
+		[HTTP_MEDIA_TEXT] = "text",
+		[HTTP_MEDIA_JSON] = "json",
+		[HTTP_MEDIA_HEALTH_JSON] = "health+json",
+	};
+	struct http_request req;
+	char *buf = tap_copy(key, keylen);
+	enum http_parse r = http_parse(buf, keylen, &req);
+	const char *got = r == HTTP_PARSE_DONE && req.status == HTTP_200
+				  ? names[req.media]
+				  : "bad";
+
+	(void)ctx;
+	tap_same(label("http_parse accept", key, keylen), got, strlen(got),
+		 want, wantlen);
 	free(buf);
 }
 
@@ -333,6 +357,7 @@ main(void)
 
 	tap_golden("http_parse.golden", parse_case, NULL);
 	test_limits();
+	tap_golden("http_accept.golden", accept_case, NULL);
 	tap_golden("http_response.golden", response_case, NULL);
 	test_response_limit();
 	test_statuses();

@@ -1,5 +1,5 @@
-/* Unit tests of report: verdicts built by hand, written as text lines and
- * as JSON, against golden answers (tests/unit/report.golden). */
+/* Unit tests of report: verdicts built by hand, written as text lines, as
+ * JSON and as health+json, against golden answers (report.golden). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +44,18 @@ static struct report_case {
 	  SPEC(CHECK_UNIX, "/run/\xff.sock")},
 	 {FAILED(7, "said \"no\"\nthen \\ left"), PASSED(2)}},
 	{"no-reason", 0, 1, {SPEC(CHECK_TCP, "10.0.0.1:80")}, {FAILED(1, "")}},
+	/* Two checks of one target, and the types interleaved: each NAME its
+	 * type's rank. */
+	{"shared",
+	 0,
+	 4,
+	 {SPEC(CHECK_TCP, "127.0.0.1:80"), SPEC(CHECK_SCRIPT, "/bin/true"),
+	  SPEC(CHECK_TCP, "127.0.0.1:80"), SPEC(CHECK_SCRIPT, "/bin/true")},
+	 {PASSED(1), PASSED(2), FAILED(3, "refused"), PASSED(4)}},
 };
+
+/* 14 Nov 2023 22:13:20.042 UTC: every check's "time" in health+json. */
+#define WHEN_MS 1700000000042LL
 
 static void
 golden(const char *name, const char *what, const char *got, size_t len)
@@ -76,6 +87,9 @@ test_case(struct report_case *c)
 	free(out);
 	out = report_json(&o, &v, &len);
 	golden(c->name, "json", out, len);
+	free(out);
+	out = report_health_json(&o, &v, WHEN_MS, &len);
+	golden(c->name, "health", out, len);
 	free(out);
 	for (i = 0; i < c->n; i++) {
 		int n = report_line(line, sizeof(line), &c->specs[i],
@@ -138,6 +152,14 @@ test_worst(void)
 		       count(out, len, "\\\"") == sizeof(r[1].reason) - 1 &&
 		       len == strlen(out),
 	       "report_json: the longest target and reason, all escaped");
+	free(out);
+	out = report_health_json(&o, &v, WHEN_MS, &len);
+	tap_ok(out != NULL && count(out, len, "\\u0001") == 2 * TARGET &&
+		       count(out, len, "\\u001f") == sizeof(r[0].reason) - 1 &&
+		       count(out, len, "\\\"") == sizeof(r[1].reason) - 1 &&
+		       len == strlen(out),
+	       "report_health_json: the longest target and reason, all "
+	       "escaped");
 	free(out);
 	out = report_text(&o, &v, &len);
 	tap_ok(out != NULL &&
