@@ -186,6 +186,40 @@ as_user() {
 	grep -q "a check could not be run" "$T/err"
 }
 
+@test "--cache-ttl: an instant answer still reaches a client whose agent-send comes after it (no reset)" {
+	start_listener
+	mkscript count "echo run >>$T/runs"
+	agent_serve --port "$LPORT" --script "$T/count" --cache-ttl 60
+	agent_get "$APORT"
+	assert_line "up ready"
+	python3 - "$APORT" >"$T/line" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+time.sleep(0.3)  # the cached line is out long before this
+s.sendall(b"web1\n")
+got = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    got += d
+sys.stdout.buffer.write(got)
+# Had the server closed at once, web1 would have met a closed socket and a
+# reset: a send now would fail.  It lingers for our close instead.
+time.sleep(0.1)
+try:
+    s.sendall(b"more\n")
+    time.sleep(0.05)
+    s.sendall(b"more\n")
+    print("no reset")
+except OSError as e:
+    print("reset:", e)
+EOF
+	printf 'up ready\nno reset\n' >"$T/want"
+	diff "$T/want" "$T/line"
+	assert_equal "$(wc -l <"$T/runs")" 1
+}
+
 # --- listeners and modes --------------------------------------------------
 
 @test "two agent listeners beside the HTTP listener: all answer, one shared --singleflight run" {
