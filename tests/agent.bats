@@ -478,7 +478,7 @@ flood_probes() {
 	grep -q 'closed=[1-9]' "$T/attack"
 }
 
-@test "the same flood against a table of 800 (ulimit -n 1024): idle agent connections make room" {
+@test "the same flood against a table of 800 (ulimit -n 1024): probes still get in" {
 	ulimit -n 4096
 	start_listener
 	PORT=$(free_port)
@@ -496,4 +496,37 @@ flood_probes() {
 	echo "# $BATS_TEST_DESCRIPTION: http $OK_HTTP/12, agent $OK_AGENT/12 (slowest ${MAX_MS}ms); evictions: $(grep -c 'makes room' "$T/hc.log")" >&3
 	[ "$OK_HTTP" -eq 12 ]
 	[ "$OK_AGENT" -eq 12 ]
+}
+
+@test "a table of about 15 (ulimit -n 64) held by 40 agent connections that never read nor close: they make room, probes answered within 1 s" {
+	start_listener
+	PORT=$(free_port)
+	APORT=$(free_port)
+	bg bash -c 'ulimit -n 64 && exec "$0" "$@"' "$HC" --listener \
+		"127.0.0.1:$PORT" --agent-listener "127.0.0.1:$APORT" \
+		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
+	HC_PID=$BG_PID
+	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
+	# A table smaller than the 40 connections below.
+	[ "$(sed -n 's/.*debug up to \([0-9]*\) connections.*/\1/p' "$T/hc.log")" -lt 40 ]
+	python3 - "$APORT" "$T/held" <<'EOF' 3>&- &
+import socket, sys, time
+held = []
+for i in range(40):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", int(sys.argv[1])))
+    held.append(s)
+open(sys.argv[2], "w").write("held\n")
+time.sleep(5)
+EOF
+	PIDS+=($!)
+	wait_until 5 test -s "$T/held"
+	wait_until 5 grep -q 'makes room' "$T/hc.log"
+	assert_equal "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+		"http://127.0.0.1:$PORT/")" 200
+	agent_get "$APORT" 'probe\n'
+	assert_line "up ready"
+	[ "$ms" -lt 1000 ]
+	echo "# $BATS_TEST_DESCRIPTION: agent probe ${ms}ms; evictions: $(grep -c 'makes room' "$T/hc.log")" >&3
 }
