@@ -375,9 +375,8 @@ agentconn_start(struct loop *loop, struct flight *fl, const struct options *o,
 void
 agentconn_free(struct agent_conn *c)
 {
-	if (c == NULL)
-		return;
-	stop(c);
+	if (c != NULL)
+		stop(c);
 	free(c);
 }
 
