@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "agentconn.h"
 #include "log.h"
 #include "peer.h"
 #include "serve.h"
@@ -21,7 +22,11 @@ enum { ALL, HEADLESS }; /* the lists a slot is on */
 
 struct admit_slot {
 	struct admit *a;
-	struct conn *conn;
+	enum admit_kind kind;
+	union {
+		struct conn *http;
+		struct agent_conn *agent;
+	} conn;
 	int fd;
 	int headless;  /* on the headless list: no complete head yet */
 	int64_t since; /* when it began to wait for a head */
@@ -81,7 +86,10 @@ headless_append(struct admit *a, struct admit_slot *sl, int64_t now)
 static void
 release(struct admit *a, struct admit_slot *sl, int reset)
 {
-	serve_free(sl->conn);
+	if (sl->kind == ADMIT_AGENT)
+		agentconn_free(sl->conn.agent);
+	else
+		serve_free(sl->conn.http);
 	headless_remove(a, sl);
 	list_remove(&a->all, sl, ALL);
 	if (reset)
@@ -123,6 +131,37 @@ conn_idle(void *ctx, struct conn *c)
 }
 
 static const struct serve_hooks hooks = {conn_head, conn_done};
+
+/* An agent connection that sent a whole line (HAProxy's agent-send) is one
+ * that sent its head; one that sent nothing may be a prober without
+ * agent-send or an idle attacker alike, and stays first to make room,
+ * which its run (begun at once) does not change. */
+static void
+agent_spoke(void *ctx)
+{
+	conn_head(ctx, NULL);
+}
+
+/* Its line is out: from now it only waits for the client to close, as a
+ * kept-alive connection waits for its next request, with a grace of its
+ * own to read the line. */
+static void
+agent_answered(void *ctx)
+{
+	struct admit_slot *sl = ctx;
+
+	headless_remove(sl->a, sl);
+	headless_append(sl->a, sl, loop_now());
+}
+
+static void
+agent_done(void *ctx, enum serve_outcome outcome)
+{
+	conn_done(ctx, NULL, outcome);
+}
+
+static const struct agent_hooks agent_hooks = {agent_spoke, agent_answered,
+					       agent_done};
 
 void
 admit_init(struct admit *a, struct loop *loop, struct flight *fl,
@@ -194,13 +233,18 @@ admit_room(struct admit *a, int64_t *retry)
 	       now - a->headless.first->since >= EVICT_GRACE_MS) {
 		struct admit_slot *sl = a->headless.first;
 
-		serve_read_now(sl->conn);
+		if (sl->kind == ADMIT_AGENT)
+			agentconn_read_now(sl->conn.agent);
+		else
+			serve_read_now(sl->conn.http);
 		if (a->headless.first != sl)
 			continue; /* a head came, or the connection ended */
 		log_msg(LOGLVL_DEBUG,
 			"connection %s closed: %d connections held, the "
 			"oldest without a request makes room",
-			serve_peer(sl->conn), a->held);
+			sl->kind == ADMIT_AGENT ? agentconn_peer(sl->conn.agent)
+						: serve_peer(sl->conn.http),
+			a->held);
 		release(a, sl, 1);
 	}
 	*retry = -1;
@@ -211,8 +255,30 @@ admit_room(struct admit *a, int64_t *retry)
 	return 0;
 }
 
+/* The exchange of kind on sl's fd: 0, or -1 when it cannot start. */
+static int
+start(struct admit *a, struct admit_slot *sl, enum admit_kind kind,
+      const struct sockaddr_storage *peer)
+{
+	sl->kind = kind;
+	if (kind == ADMIT_AGENT) {
+		sl->conn.agent =
+			agentconn_start(a->loop, a->fl, a->o, sl->fd, sl->fd,
+					peer, 1, &agent_hooks, sl);
+		return sl->conn.agent == NULL ? -1 : 0;
+	}
+	sl->conn.http = serve_start(a->loop, a->fl, a->o, sl->fd, sl->fd, peer,
+				    &hooks, sl);
+	if (sl->conn.http == NULL)
+		return -1;
+	serve_watch_gone(sl->conn.http);
+	serve_keep_alive(sl->conn.http, conn_idle);
+	return 0;
+}
+
 int
-admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer)
+admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer,
+	   enum admit_kind kind)
 {
 	struct admit_slot *sl = calloc(1, sizeof(*sl));
 
@@ -222,18 +288,17 @@ admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer)
 	}
 	sl->a = a;
 	sl->fd = fd;
-	sl->conn = serve_start(a->loop, a->fl, a->o, fd, fd, peer, &hooks, sl);
-	if (sl->conn == NULL) {
+	if (start(a, sl, kind, peer) == -1) {
 		close(fd);
 		free(sl);
 		return -1;
 	}
-	serve_watch_gone(sl->conn);
-	serve_keep_alive(sl->conn, conn_idle);
 	list_append(&a->all, sl, ALL);
 	headless_append(a, sl, loop_now());
 	a->held++;
-	serve_read_first(sl->conn);
+	/* An agent connection's first step is its run, not a read. */
+	if (kind == ADMIT_HTTP)
+		serve_read_first(sl->conn.http);
 	return 0;
 }
 
@@ -260,15 +325,19 @@ admit_close_idle(struct admit *a)
 
 	for (sl = a->all.last; sl != NULL; sl = prev) {
 		prev = sl->on[ALL].prev;
-		if (serve_is_idle(sl->conn))
-			serve_read_now(sl->conn);
+		if (sl->kind == ADMIT_HTTP && serve_is_idle(sl->conn.http))
+			serve_read_now(sl->conn.http);
 	}
+	/* An agent connection's run began when it was accepted: it is a
+	 * request in progress, and gets its line. */
 	for (sl = a->all.last; sl != NULL; sl = prev) {
 		prev = sl->on[ALL].prev;
-		if (serve_is_idle(sl->conn))
+		if (sl->kind == ADMIT_AGENT)
+			continue;
+		if (serve_is_idle(sl->conn.http))
 			release(a, sl, 0);
 		else /* its answer is the last */
-			serve_keep_alive(sl->conn, NULL);
+			serve_keep_alive(sl->conn.http, NULL);
 	}
 }
 
