@@ -251,8 +251,8 @@ clean:
 	rm -f health-checker health-checker-asan health-checker-static \
 		health-checker-static-aarch64 \
 		tests/listen tests/bench/ref-server tests/bench/ref-oneshot \
-		tests/bench/ref-oneshot-static tests/bench/execs tests/fuzz/http-fuzz \
-		tests/fuzz/words-fuzz
+		tests/bench/ref-oneshot-static tests/bench/execs tests/bench/conns \
+		tests/fuzz/http-fuzz tests/fuzz/words-fuzz
 	rm -rf dist build/unit
 
 .PHONY: all check clean werror bench install uninstall fuzz sanitize lint \
@@ -271,9 +271,13 @@ tests/bench/ref-oneshot-static: tests/bench/ref-oneshot.c
 tests/bench/execs: tests/bench/execs.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/execs.c $(LDFLAGS)
 
+tests/bench/conns: tests/bench/conns.c
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/conns.c $(LDFLAGS)
+
 # Not part of check: prints figures beside references measured in the same run.
 bench: health-checker health-checker-static tests/listen tests/bench/ref-server \
-	tests/bench/ref-oneshot tests/bench/ref-oneshot-static tests/bench/execs
+	tests/bench/ref-oneshot tests/bench/ref-oneshot-static tests/bench/execs \
+	tests/bench/conns
 	tests/bench/run
 
 # Fuzzing (clang with libFuzzer): FUZZ_SECONDS per target; new inputs go to a
