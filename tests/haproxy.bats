@@ -234,3 +234,43 @@ backend h
 	await "$UP" "side by side: maintenance over -> agent UP"
 	wait_until 10 in_state '2 0 UP' h || failed "$T/haproxy.log"
 }
+
+@test "xinetd (shipped contrib/xinetd.health-checker-agent): up ready on a raw connection, and HAProxy through it: UP, DOWN, UP, DRAIN, UP" {
+	need xinetd xinetd
+	need haproxy haproxy
+	services
+	start_xinetd "--port $WATCHED --maintenance-file $T/maint" \
+		"$REPO/contrib/xinetd.health-checker-agent"
+	# The shipped service speaks the agent protocol: --agent kept.
+	grep -Eq '^[[:space:]]*server_args[[:space:]]*= --agent ' "$T/xinetd.conf" ||
+		failed "$T/xinetd.conf"
+	agent_line "$XPORT"
+	assert_equal "$(cat "$T/line")" "up ready"
+	agent_haproxy "$XPORT"
+	sequence "xinetd" "$T/xinetd.log"
+	kill -0 "$XINETD_PID"
+}
+
+@test "contrib/inetd.conf's agent line (its arguments, checks replaced) under systemd-socket-activate --inetd: up ready, then down #REASON" {
+	local argv
+	need systemd-socket-activate systemd
+	services
+	# The arguments after argv[0], up to the first check.
+	argv=$(awk '$1 == "health-checker-agent" {
+		for (i = 8; i <= NF && $i != "--port" && $i != "--script"; i++)
+			printf "%s ", $i
+	}' "$REPO/contrib/inetd.conf")
+	[[ $argv == *--agent* ]] || {
+		echo "contrib/inetd.conf's agent line: '$argv'" >&2
+		false
+	}
+	mkdir -m 700 "$T/rt"
+	export RUNTIME_DIRECTORY=$T/rt
+	# shellcheck disable=SC2086
+	socket_activate -a --inetd -E RUNTIME_DIRECTORY -- "$HC" $argv --port "$WATCHED"
+	agent_line "$APORT"
+	assert_equal "$(cat "$T/line")" "up ready"
+	kill_listener "$WATCHED_PID"
+	agent_line "$APORT" 'hello\n'
+	[[ $(cat "$T/line") == "down #"*"127.0.0.1:$WATCHED"* ]] || failed "$T/line" "$T/sa.log"
+}
