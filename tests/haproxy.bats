@@ -274,3 +274,27 @@ backend h
 	agent_line "$APORT" 'hello\n'
 	[[ $(cat "$T/line") == "down #"*"127.0.0.1:$WATCHED"* ]] || failed "$T/line" "$T/sa.log"
 }
+
+# agent_status: the agent_status column of "show stat" for b/s (L7OK: the
+# agent answered; L4CON: it could not be reached).
+agent_status() {
+	stats 'show stat' | awk -F, '$1 == "b" && $2 == "s" { print $63 }'
+}
+
+@test "HAProxy: an agent that cannot be reached changes nothing (the server stays UP, its own TCP check decides)" {
+	need haproxy haproxy
+	services
+	APORT=$(free_port)
+	start_hc --agent-listener "127.0.0.1:$APORT" --port "$WATCHED"
+	wait_port "$APORT"
+	agent_haproxy "$APORT"
+	wait_until 10 in_state "$UP" || failed "$T/haproxy.log"
+	kill "$HC_PID"
+	wait_until 5 gone "$HC_PID"
+	# HAProxy has tried the agent and failed, and took nothing from it.
+	wait_until 10 eval '[ "$(agent_status)" = L4CON ]' || {
+		echo "agent status: $(agent_status)" >&2
+		failed "$T/haproxy.log"
+	}
+	assert_equal "$(agent_state)" "$UP"
+}
