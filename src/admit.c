@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "agentconn.h"
 #include "log.h"
 #include "peer.h"
 #include "serve.h"
@@ -19,9 +20,22 @@
 
 enum { ALL, HEADLESS }; /* the lists a slot is on */
 
+/* What the table asks of a connection, whichever exchange it has. */
+struct exchange {
+	void (*free)(struct admit_slot *sl);
+	void (*read_now)(struct admit_slot *sl);
+	int (*is_idle)(const struct admit_slot *sl);
+	const char *(*peer)(struct admit_slot *sl);
+	void (*last)(struct admit_slot *sl); /* shutdown: no keep-alive */
+};
+
 struct admit_slot {
 	struct admit *a;
-	struct conn *conn;
+	const struct exchange *x;
+	union {
+		struct conn *http;
+		struct agent_conn *agent;
+	} conn;
 	int fd;
 	int headless;  /* on the headless list: no complete head yet */
 	int64_t since; /* when it began to wait for a head */
@@ -81,7 +95,7 @@ headless_append(struct admit *a, struct admit_slot *sl, int64_t now)
 static void
 release(struct admit *a, struct admit_slot *sl, int reset)
 {
-	serve_free(sl->conn);
+	sl->x->free(sl);
 	headless_remove(a, sl);
 	list_remove(&a->all, sl, ALL);
 	if (reset)
@@ -123,6 +137,111 @@ conn_idle(void *ctx, struct conn *c)
 }
 
 static const struct serve_hooks hooks = {conn_head, conn_done};
+
+/* An agent connection that sent a whole line (HAProxy's agent-send) is one
+ * that sent its head; one that sent nothing may be a prober without
+ * agent-send or an idle attacker alike, and stays first to make room,
+ * which its run (begun at once) does not change. */
+static void
+agent_spoke(void *ctx)
+{
+	struct admit_slot *sl = ctx;
+
+	headless_remove(sl->a, sl);
+}
+
+/* Its line is out: from now it only waits for the client to close, as a
+ * kept-alive connection waits for its next request, with a grace of its
+ * own to read the line. */
+static void
+agent_answered(void *ctx)
+{
+	struct admit_slot *sl = ctx;
+
+	headless_remove(sl->a, sl);
+	headless_append(sl->a, sl, loop_now());
+}
+
+static void
+agent_done(void *ctx, enum serve_outcome outcome)
+{
+	struct admit_slot *sl = ctx;
+
+	(void)outcome;
+	release(sl->a, sl, 0);
+}
+
+static const struct agent_hooks agent_hooks = {agent_spoke, agent_answered,
+					       agent_done};
+
+static void
+http_free(struct admit_slot *sl)
+{
+	serve_free(sl->conn.http);
+}
+
+static void
+http_read_now(struct admit_slot *sl)
+{
+	serve_read_now(sl->conn.http);
+}
+
+static int
+http_is_idle(const struct admit_slot *sl)
+{
+	return serve_is_idle(sl->conn.http);
+}
+
+static const char *
+http_peer(struct admit_slot *sl)
+{
+	return serve_peer(sl->conn.http);
+}
+
+static void
+http_last(struct admit_slot *sl)
+{
+	serve_keep_alive(sl->conn.http, NULL);
+}
+
+static void
+agent_free(struct admit_slot *sl)
+{
+	agentconn_free(sl->conn.agent);
+}
+
+static void
+agent_read_now(struct admit_slot *sl)
+{
+	agentconn_read_now(sl->conn.agent);
+}
+
+/* Its run began when it was accepted: a request in progress. */
+static int
+agent_is_idle(const struct admit_slot *sl)
+{
+	(void)sl;
+	return 0;
+}
+
+static const char *
+agent_peer(struct admit_slot *sl)
+{
+	return agentconn_peer(sl->conn.agent);
+}
+
+static void
+agent_last(struct admit_slot *sl)
+{
+	(void)sl;
+}
+
+static const struct exchange exchanges[] = {
+	[ADMIT_HTTP] = {http_free, http_read_now, http_is_idle, http_peer,
+			http_last},
+	[ADMIT_AGENT] = {agent_free, agent_read_now, agent_is_idle, agent_peer,
+			 agent_last},
+};
 
 void
 admit_init(struct admit *a, struct loop *loop, struct flight *fl,
@@ -194,13 +313,13 @@ admit_room(struct admit *a, int64_t *retry)
 	       now - a->headless.first->since >= EVICT_GRACE_MS) {
 		struct admit_slot *sl = a->headless.first;
 
-		serve_read_now(sl->conn);
+		sl->x->read_now(sl);
 		if (a->headless.first != sl)
 			continue; /* a head came, or the connection ended */
 		log_msg(LOGLVL_DEBUG,
 			"connection %s closed: %d connections held, the "
 			"oldest without a request makes room",
-			serve_peer(sl->conn), a->held);
+			sl->x->peer(sl), a->held);
 		release(a, sl, 1);
 	}
 	*retry = -1;
@@ -211,8 +330,30 @@ admit_room(struct admit *a, int64_t *retry)
 	return 0;
 }
 
+/* The exchange of kind on sl's fd: 0, or -1 when it cannot start. */
+static int
+start(struct admit *a, struct admit_slot *sl, enum admit_kind kind,
+      const struct sockaddr_storage *peer)
+{
+	sl->x = &exchanges[kind];
+	if (kind == ADMIT_AGENT) {
+		sl->conn.agent =
+			agentconn_start(a->loop, a->fl, a->o, sl->fd, sl->fd,
+					peer, 1, &agent_hooks, sl);
+		return sl->conn.agent == NULL ? -1 : 0;
+	}
+	sl->conn.http = serve_start(a->loop, a->fl, a->o, sl->fd, sl->fd, peer,
+				    &hooks, sl);
+	if (sl->conn.http == NULL)
+		return -1;
+	serve_watch_gone(sl->conn.http);
+	serve_keep_alive(sl->conn.http, conn_idle);
+	return 0;
+}
+
 int
-admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer)
+admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer,
+	   enum admit_kind kind)
 {
 	struct admit_slot *sl = calloc(1, sizeof(*sl));
 
@@ -222,14 +363,11 @@ admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer)
 	}
 	sl->a = a;
 	sl->fd = fd;
-	sl->conn = serve_start(a->loop, a->fl, a->o, fd, fd, peer, &hooks, sl);
-	if (sl->conn == NULL) {
+	if (start(a, sl, kind, peer) == -1) {
 		close(fd);
 		free(sl);
 		return -1;
 	}
-	serve_watch_gone(sl->conn);
-	serve_keep_alive(sl->conn, conn_idle);
 	list_append(&a->all, sl, ALL);
 	headless_append(a, sl, loop_now());
 	a->held++;
@@ -259,15 +397,15 @@ admit_close_idle(struct admit *a)
 
 	for (sl = a->all.last; sl != NULL; sl = prev) {
 		prev = sl->on[ALL].prev;
-		if (serve_is_idle(sl->conn))
-			serve_read_now(sl->conn);
+		if (sl->x->is_idle(sl))
+			sl->x->read_now(sl);
 	}
 	for (sl = a->all.last; sl != NULL; sl = prev) {
 		prev = sl->on[ALL].prev;
-		if (serve_is_idle(sl->conn))
+		if (sl->x->is_idle(sl))
 			release(a, sl, 0);
 		else /* its answer is the last */
-			serve_keep_alive(sl->conn, NULL);
+			sl->x->last(sl);
 	}
 }
 

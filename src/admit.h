@@ -13,6 +13,9 @@
 
 struct admit_slot;
 
+/* The exchange a listener's connections have. */
+enum admit_kind { ADMIT_HTTP, ADMIT_AGENT };
+
 struct admit_list {
 	struct admit_slot *first, *last;
 };
@@ -36,9 +39,10 @@ void admit_budget(struct admit *a, int listeners);
  * whose grace without a head is over.  When it stays full, *retry is when
  * to ask again (-1: once a connection ends). */
 int admit_room(struct admit *a, int64_t *retry);
-/* Serves fd, accepted from peer, as a connection of the table until it
- * ends; -1 when it cannot (fd is closed). */
-int admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer);
+/* Serves fd, accepted from peer, with the exchange of kind, as a connection
+ * of the table until it ends; -1 when it cannot (fd is closed). */
+int admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer,
+	       enum admit_kind kind);
 /* Whether the table has room without closing anybody: asked after each
  * turn of the loop, in which connections may have ended. */
 int admit_has_room(const struct admit *a);

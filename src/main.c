@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentconn.h"
 #include "checks.h"
 #include "log.h"
 #include "options.h"
@@ -86,7 +87,7 @@ choose_mode(const struct options *o, int nfds)
 {
 	if (o->once)
 		return MODE_ONCE;
-	if (o->listener_given)
+	if (o->listener_given || o->nagent_listeners > 0)
 		return MODE_SERVER;
 	if (nfds >= 1)
 		return is_listening(SD_LISTEN_FDS_START) ? MODE_ACTIVATED_SERVER
@@ -189,16 +190,23 @@ struct one_state {
 };
 
 static void
-one_done(void *ctx, struct conn *c, enum serve_outcome outcome)
+one_end(void *ctx, enum serve_outcome outcome)
 {
 	struct one_state *st = ctx;
 
-	(void)c;
 	st->finished = 1;
 	st->outcome = outcome;
 }
 
+static void
+one_done(void *ctx, struct conn *c, enum serve_outcome outcome)
+{
+	(void)c;
+	one_end(ctx, outcome);
+}
+
 static const struct serve_hooks one_hooks = {NULL, one_done};
+static const struct agent_hooks one_agent_hooks = {NULL, NULL, one_end};
 
 /* SIGTERM is how systemd stops a unit (systemctl stop, restart): a request
  * already in progress still gets its real answer, within its deadlines, and
@@ -218,14 +226,47 @@ finish_on_sigterm(struct conn *c)
 	return 1;
 }
 
+/* --agent: HAProxy's agent-check on the one connection.  Its run began at
+ * once, so SIGTERM always finds a request in progress. */
+static int
+agent_one(struct runtime *rt, int in_fd, int out_fd)
+{
+	struct one_state st = {0, SERVE_FAILED};
+	struct interrupt in;
+	struct agent_conn *c;
+
+	watch_interrupts(&rt->loop, &in);
+	c = agentconn_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL, 0,
+			    &one_agent_hooks, &st);
+	if (c == NULL) {
+		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
+			strerror(errno));
+		interrupted(&in);
+		return EXIT_TROUBLE;
+	}
+	while (!st.finished && (in.sig == 0 || in.sig == SIGTERM))
+		if (loop_run_once(&rt->loop) == -1) {
+			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
+			break;
+		}
+	agentconn_free(c);
+	if (in.sig == SIGTERM)
+		in.sig = 0; /* answered first, as an HTTP request */
+	if (interrupted(&in))
+		st.finished = 0;
+	return st.finished ? EXIT_ANSWERED : EXIT_TROUBLE;
+}
+
 /* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
 static int
-serve_one(struct runtime *rt, int in_fd, int out_fd)
+serve_one(struct runtime *rt, int in_fd, int out_fd, int agent)
 {
 	struct one_state st = {0, SERVE_FAILED};
 	struct interrupt in;
 	struct conn *c;
 
+	if (agent)
+		return agent_one(rt, in_fd, out_fd);
 	watch_interrupts(&rt->loop, &in);
 	c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL,
 			&one_hooks, &st);
@@ -273,15 +314,39 @@ static const enum runtime_kind mode_runtime[] = {
 	[MODE_INETD] = RUNTIME_ONE_SHOT,
 };
 
+static void usage_error(const char *err) __attribute__((noinline));
+
+/* --agent is for the one-shots; the standalone server has
+ * --agent-listener (and sockets named "agent"). */
+static int
+refuse_agent(const struct options *o, enum mode m)
+{
+	if (!o->agent || mode_runtime[m] != RUNTIME_SERVER)
+		return 0;
+	usage_error(m == MODE_SERVER
+			    ? "--agent: for the one-shot forms (inetd, "
+			      "Accept=yes), and stdin is no connection: give "
+			      "--inetd, or --agent-listener for the server"
+			    : "--agent: for the one-shot forms (inetd, "
+			      "Accept=yes), not with listening sockets: name "
+			      "them \"agent\" (FileDescriptorName=agent)");
+	return 1;
+}
+
 /* Every mode on one runtime, built here and torn down here. */
 static int
 run(const struct options *o, const struct sd *sd, unsigned long nofile)
 {
 	enum mode m = choose_mode(o, sd->nfds);
 	int in = m == MODE_INETD ? STDIN_FILENO : SD_LISTEN_FDS_START;
+	/* An Accept=yes socket named "agent" speaks it without --agent. */
+	int agent = o->agent ||
+		    (m == MODE_ACTIVATED_ONE && sd_named(sd, 0, "agent"));
 	struct runtime rt;
 	int status;
 
+	if (refuse_agent(o, m))
+		return EXIT_USAGE;
 	if (mode_runtime[m] == RUNTIME_ONE_SHOT && refuse_listening(in))
 		return EXIT_TROUBLE;
 	if (runtime_init(&rt, o, nofile, mode_runtime[m]) == -1)
@@ -294,10 +359,10 @@ run(const struct options *o, const struct sd *sd, unsigned long nofile)
 		status = server_run(&rt, SD_LISTEN_FDS_START, sd->nfds, sd);
 		break;
 	case MODE_ACTIVATED_ONE:
-		status = serve_one(&rt, in, in);
+		status = serve_one(&rt, in, in, agent);
 		break;
 	case MODE_INETD:
-		status = serve_one(&rt, STDIN_FILENO, STDOUT_FILENO);
+		status = serve_one(&rt, STDIN_FILENO, STDOUT_FILENO, agent);
 		break;
 	default:
 		status = server_run(&rt, -1, 0, sd);

@@ -17,15 +17,16 @@
  * parsers of their own (their messages name the shape they expect); every
  * other kind fails with "invalid --NAME "VALUE": expected EXPECT". */
 enum opt_kind {
-	OPT_CHECK,    /* adds a check: row's check fills it */
-	OPT_LISTENER, /* the listen address */
-	OPT_SECONDS,  /* int milliseconds, more than 0 (0 too if zero) */
-	OPT_COUNT,    /* int, min to max */
-	OPT_BOOL,     /* int 0/1; the value is optional */
-	OPT_PATH,     /* char *, not empty */
-	OPT_CHOICE,   /* int, the value of one of choices */
-	OPT_LEVEL,    /* enum log_level, as log_level_parse takes it */
-	OPT_EXIT      /* a flag that ends parsing with exit when true */
+	OPT_CHECK,          /* adds a check: row's check fills it */
+	OPT_LISTENER,       /* the listen address */
+	OPT_AGENT_LISTENER, /* one more agent listen address */
+	OPT_SECONDS,        /* int milliseconds, more than 0 (0 too if zero) */
+	OPT_COUNT,          /* int, min to max */
+	OPT_BOOL,           /* int 0/1; the value is optional */
+	OPT_PATH,           /* char *, not empty */
+	OPT_CHOICE,         /* int, the value of one of choices */
+	OPT_LEVEL,          /* enum log_level, as log_level_parse takes it */
+	OPT_EXIT            /* a flag that ends parsing with exit when true */
 };
 
 enum opt_section {
@@ -103,6 +104,11 @@ static const struct opt table[] = {
 	{"listener", "ADDR:PORT", OPT_LISTENER, SEC_MODES, FIELD(listener),
 	 .help = "standalone server address (default :5000,\n"
 		 "every address, IPv4 and IPv6)"},
+	{"agent-listener", "ADDR:PORT", OPT_AGENT_LISTENER, SEC_MODES, 0,
+	 .help = "standalone: also answer HAProxy's agent-check here\n"
+		 "(repeatable; same forms as --listener)"},
+	{"agent", NULL, OPT_BOOL, SEC_MODES, FIELD(agent),
+	 .help = "one-shot: answer HAProxy's agent-check, not HTTP"},
 	{"max-connections", "N", OPT_COUNT, SEC_MODES, FIELD(max_connections),
 	 .min = 1, .max = MAX_CONNECTIONS_LIMIT,
 	 .expect = "1 to " STR(MAX_CONNECTIONS_LIMIT),
@@ -292,28 +298,40 @@ parse_uint(const char *s, long max, long *out)
 	return 0;
 }
 
+/* Room for one more of n elements of size in *arr: 4 at first, then twice
+ * as many each time it is full (the arena cannot grow an array in place).
+ * Returns the new element, zeroed, or NULL when out of memory. */
+static void *
+grow(struct arena *a, void **arr, size_t n, size_t size)
+{
+	char *p = *arr;
+
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		p = arena_alloc(a, (n == 0 ? 4 : 2 * n) * size);
+		if (p == NULL)
+			return NULL;
+		if (n > 0)
+			memcpy(p, *arr, n * size);
+		*arr = p;
+	}
+	memset(p + n * size, 0, size);
+	return p + n * size;
+}
+
 /* One more check, filled by the row's kind. */
 static enum options_result
 add_check(struct options *o, const struct opt *r, const char *arg, char *err,
 	  size_t errlen)
 {
-	size_t n = o->nchecks;
-	struct check_spec *c = o->checks;
+	struct check_spec *c =
+		grow(&o->arena, (void **)&o->checks, o->nchecks, sizeof(*c));
 
-	/* Room for 4, then twice as many each time it is full: the arena
-	 * cannot grow an array in place. */
-	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
-		c = arena_alloc(&o->arena, (n == 0 ? 4 : 2 * n) * sizeof(*c));
-		if (c == NULL) {
-			snprintf(err, errlen, "--%s \"%s\": out of memory",
-				 r->name, arg);
-			return OPTIONS_USAGE;
-		}
-		if (n > 0)
-			memcpy(c, o->checks, n * sizeof(*c));
-		o->checks = c;
+	if (c == NULL) {
+		snprintf(err, errlen, "--%s \"%s\": out of memory", r->name,
+			 arg);
+		return OPTIONS_USAGE;
 	}
-	c = &o->checks[o->nchecks++];
+	o->nchecks++;
 	return r->check(&o->arena, c, arg, err, errlen) == 0 ? OPTIONS_RUN
 							     : OPTIONS_USAGE;
 }
@@ -321,11 +339,31 @@ add_check(struct options *o, const struct opt *r, const char *arg, char *err,
 static enum options_result
 set_listener(struct options *o, const char *arg, char *err, size_t errlen)
 {
-	if (targets_listener(&o->listener, &o->listener_dual, arg, err,
-			     errlen) == -1)
+	if (targets_listener(&o->listener, &o->listener_dual, "listener", arg,
+			     err, errlen) == -1)
 		return OPTIONS_USAGE;
 	o->listener_text = arena_strdup(&o->arena, arg);
 	o->listener_given = 1;
+	return OPTIONS_RUN;
+}
+
+/* Another agent listener, parsed as --listener is. */
+static enum options_result
+add_agent_listener(struct options *o, const char *arg, char *err, size_t errlen)
+{
+	struct listen_addr *l = grow(&o->arena, (void **)&o->agent_listeners,
+				     o->nagent_listeners, sizeof(*l));
+
+	if (l == NULL) {
+		snprintf(err, errlen, "--agent-listener \"%s\": out of memory",
+			 arg);
+		return OPTIONS_USAGE;
+	}
+	if (targets_listener(&l->addr, &l->dual, "agent-listener", arg, err,
+			     errlen) == -1)
+		return OPTIONS_USAGE;
+	l->text = arena_strdup(&o->arena, arg);
+	o->nagent_listeners++;
 	return OPTIONS_RUN;
 }
 
@@ -398,6 +436,8 @@ apply(const struct opt *r, struct options *o, const char *arg, char *err,
 		return add_check(o, r, arg, err, errlen);
 	case OPT_LISTENER:
 		return set_listener(o, arg, err, errlen);
+	case OPT_AGENT_LISTENER:
+		return add_agent_listener(o, arg, err, errlen);
 	case OPT_SECONDS:
 		rc = parse_seconds(arg, field, r->zero);
 		break;
@@ -478,6 +518,41 @@ set_check_timeouts(struct options *o)
 	}
 }
 
+/* --agent-listener belongs to the standalone server, --agent to the
+ * one-shots; --once speaks neither.  Which mode socket activation chooses
+ * is main's to tell. */
+static enum options_result
+agent_conflicts(const struct options *o, char *err, size_t errlen)
+{
+	const char *with = o->once    ? "--once"
+			   : o->inetd ? "--inetd"
+			   : o->agent ? "--agent"
+				      : NULL;
+
+	if (o->nagent_listeners > 0 && with != NULL) {
+		snprintf(err, errlen,
+			 "--agent-listener \"%s\": the standalone server's, "
+			 "not with %s",
+			 o->agent_listeners[0].text, with);
+		return OPTIONS_USAGE;
+	}
+	if (o->agent && o->once) {
+		snprintf(err, errlen,
+			 "--agent: for the one-shot forms "
+			 "(inetd, Accept=yes), not with --once");
+		return OPTIONS_USAGE;
+	}
+	if (o->agent && o->listener_given) {
+		snprintf(err, errlen,
+			 "--agent: for the one-shot forms (inetd, Accept=yes), "
+			 "not with --listener \"%s\" (the standalone server "
+			 "takes --agent-listener)",
+			 o->listener_text);
+		return OPTIONS_USAGE;
+	}
+	return OPTIONS_RUN;
+}
+
 enum options_result
 options_parse(struct options *o, int argc, char **argv, char *err,
 	      size_t errlen)
@@ -514,7 +589,7 @@ options_parse(struct options *o, int argc, char **argv, char *err,
 		return OPTIONS_USAGE;
 	}
 	set_check_timeouts(o);
-	return OPTIONS_RUN;
+	return agent_conflicts(o, err, errlen);
 }
 
 int

@@ -11,6 +11,14 @@
 #include "targets.h"
 #include "version.h"
 
+/* A listen address as --listener and --agent-listener take it. */
+struct listen_addr {
+	struct sockaddr_any addr;
+	/* [::] with IPv4 too, falling back to 0.0.0.0 where IPv6 is off */
+	int dual;
+	char *text; /* as given */
+};
+
 struct options {
 	struct check_spec *checks;
 	size_t nchecks;
@@ -29,6 +37,10 @@ struct options {
 	int listener_dual;
 	char *listener_text;
 	int listener_given;
+	/* --agent-listener: the standalone server's HAProxy agent ports */
+	struct listen_addr *agent_listeners;
+	size_t nagent_listeners;
+	int agent; /* --agent: the one-shot speaks the agent protocol */
 	int singleflight;
 	int once;
 	int inetd;

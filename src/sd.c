@@ -38,9 +38,11 @@ void
 sd_take(struct sd *sd)
 {
 	const char *notify = getenv("NOTIFY_SOCKET");
+	const char *names = getenv("LISTEN_FDNAMES");
 	int fd;
 
 	sd->nfds = listen_fds();
+	sd->names = sd->nfds > 0 && names != NULL ? strdup(names) : NULL;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
@@ -84,9 +86,27 @@ sd_notify(const struct sd *sd, const char *msg)
 	close(fd);
 }
 
+int
+sd_named(const struct sd *sd, int i, const char *name)
+{
+	const char *p = sd->names;
+	size_t len = strlen(name);
+
+	/* Names are separated by colons, one per passed socket. */
+	for (; p != NULL && i > 0; i--) {
+		p = strchr(p, ':');
+		if (p != NULL)
+			p++;
+	}
+	return p != NULL && strncmp(p, name, len) == 0 &&
+	       (p[len] == ':' || p[len] == '\0');
+}
+
 void
 sd_close(struct sd *sd)
 {
 	free(sd->notify);
 	sd->notify = NULL;
+	free(sd->names);
+	sd->names = NULL;
 }

@@ -26,6 +26,7 @@
 struct listener {
 	struct server *srv;
 	struct watch w;
+	enum admit_kind kind; /* the exchange its connections have */
 };
 
 struct server {
@@ -115,7 +116,7 @@ on_accept(struct watch *w, unsigned events)
 				accept_failed(s);
 			return;
 		}
-		admit_take(&s->adm, fd, &peer);
+		admit_take(&s->adm, fd, &peer, l->kind);
 	}
 }
 
@@ -184,15 +185,15 @@ bind_listener(const struct sockaddr *sa, socklen_t len, int v6only)
  * are [::] taking IPv4 too, as Go's are; 0.0.0.0 where IPv6 is off (no
  * AF_INET6 socket, or no bind).  Any other address is that address alone. */
 static int
-open_listener(const struct options *o)
+open_listener(const struct sockaddr_any *addr, int dual)
 {
 	struct sockaddr_in6 any6;
 	struct sockaddr_in any4;
 	int fd;
 
-	if (!o->listener_dual)
-		return bind_listener((const struct sockaddr *)&o->listener.ss,
-				     o->listener.len, 1);
+	if (!dual)
+		return bind_listener((const struct sockaddr *)&addr->ss,
+				     addr->len, 1);
 	memset(&any6, 0, sizeof(any6));
 	any6.sin6_family = AF_INET6;
 	any6.sin6_addr = in6addr_any;
@@ -200,15 +201,46 @@ open_listener(const struct options *o)
 	any4.sin_family = AF_INET;
 	any4.sin_addr.s_addr = htonl(INADDR_ANY);
 	any4.sin_port = any6.sin6_port =
-		o->listener.ss.ss_family == AF_INET6
-			? ((const struct sockaddr_in6 *)&o->listener.ss)
-				  ->sin6_port
-			: ((const struct sockaddr_in *)&o->listener.ss)
-				  ->sin_port;
+		addr->ss.ss_family == AF_INET6
+			? ((const struct sockaddr_in6 *)&addr->ss)->sin6_port
+			: ((const struct sockaddr_in *)&addr->ss)->sin_port;
 	fd = bind_listener((const struct sockaddr *)&any6, sizeof(any6), 0);
 	if (fd == -1 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
 		fd = bind_listener((const struct sockaddr *)&any4, sizeof(any4),
 				   1);
+	return fd;
+}
+
+/* Listener i of those given on the command line: the HTTP one first, then
+ * every --agent-listener.  Its descriptor, or -1 (logged). */
+static int
+open_given(struct server *s, int i)
+{
+	const struct options *o = s->o;
+	const struct listen_addr *ag =
+		i > 0 ? &o->agent_listeners[i - 1] : NULL;
+	int fd = ag != NULL ? open_listener(&ag->addr, ag->dual)
+			    : open_listener(&o->listener, o->listener_dual);
+
+	s->ls[i].kind = ag != NULL ? ADMIT_AGENT : ADMIT_HTTP;
+	if (fd == -1)
+		log_msg(LOGLVL_ERROR, "listen on %s: %s",
+			ag != NULL                 ? ag->text
+			: o->listener_text != NULL ? o->listener_text
+						   : ":5000",
+			strerror(errno));
+	return fd;
+}
+
+/* Socket activation: passed socket i, an agent listener when systemd
+ * names it "agent" (FileDescriptorName=agent). */
+static int
+take_passed(struct server *s, int first_fd, int i, const struct sd *sd)
+{
+	int fd = first_fd + i;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	s->ls[i].kind = sd_named(sd, i, "agent") ? ADMIT_AGENT : ADMIT_HTTP;
 	return fd;
 }
 
@@ -218,26 +250,21 @@ setup(struct server *s, int first_fd, int nfds)
 	int i;
 
 	admit_init(&s->adm, &s->rt->loop, &s->rt->fl, s->o);
-	s->nls = nfds > 0 ? nfds : 1;
+	s->nls = nfds > 0 ? nfds : 1 + (int)s->o->nagent_listeners;
 	s->ls = calloc((size_t)s->nls, sizeof(*s->ls));
 	if (s->ls == NULL)
 		return -1;
+	for (i = 0; i < s->nls; i++)
+		s->ls[i].w.fd = -1;
 	for (i = 0; i < s->nls; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		char where[80];
-		int fd;
+		int fd = nfds > 0 ? take_passed(s, first_fd, i, s->sd)
+				  : open_given(s, i);
 
-		if (nfds > 0) {
-			fd = first_fd + i;
-			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		} else if ((fd = open_listener(s->o)) == -1) {
-			log_msg(LOGLVL_ERROR, "listen on %s: %s",
-				s->o->listener_text ? s->o->listener_text
-						    : ":5000",
-				strerror(errno));
+		if (fd == -1)
 			return -1;
-		}
 		s->ls[i].srv = s;
 		s->ls[i].w.fd = fd;
 		s->ls[i].w.fn = on_accept;
@@ -246,7 +273,8 @@ setup(struct server *s, int first_fd, int nfds)
 		getsockname(fd, (struct sockaddr *)&ss, &len);
 		if (peer_format(&ss, where, sizeof(where)) == -1)
 			snprintf(where, sizeof(where), "fd");
-		log_msg(LOGLVL_INFO, "listening on %s", where);
+		log_msg(LOGLVL_INFO, "listening on %s%s", where,
+			s->ls[i].kind == ADMIT_AGENT ? " (agent)" : "");
 	}
 	s->sigw.fn = on_signal;
 	s->sigw.ctx = s;

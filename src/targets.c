@@ -245,8 +245,8 @@ wildcard(const struct sockaddr_any *a)
 }
 
 int
-targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
-		 char *err, size_t errlen)
+targets_listener(struct sockaddr_any *addr, int *dual, const char *name,
+		 const char *arg, char *err, size_t errlen)
 {
 	struct hostport hp;
 	struct addrinfo hints, *res;
@@ -256,9 +256,9 @@ targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 	if (split_hostport(arg, strlen(arg), &hp) == -1 || hp.port == NULL ||
 	    port_number(hp.port) < 0) {
 		usage(err, errlen,
-		      "invalid --listener \"%s\": expected ADDR:PORT, "
+		      "invalid --%s \"%s\": expected ADDR:PORT, "
 		      "[IPv6]:PORT or :PORT",
-		      arg);
+		      name, arg);
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -271,7 +271,7 @@ targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
 		hints.ai_family = AF_INET6;
 	rc = getaddrinfo(host, hp.port, &hints, &res);
 	if (rc != 0) {
-		usage(err, errlen, "invalid --listener \"%s\": %s", arg,
+		usage(err, errlen, "invalid --%s \"%s\": %s", name, arg,
 		      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}

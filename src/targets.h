@@ -45,8 +45,9 @@ int targets_unix(struct arena *a, struct check_spec *c, const char *arg,
 		 char *err, size_t errlen);
 /* ADDR:PORT, [IPv6]:PORT or :PORT into a, *dual set for :PORT, 0.0.0.0:PORT
  * and [::]:PORT (every address, IPv6 and IPv4, as Go's listener); a host
- * name is resolved now, at start-up. */
-int targets_listener(struct sockaddr_any *addr, int *dual, const char *arg,
-		     char *err, size_t errlen);
+ * name is resolved now, at start-up.  name: the option err names
+ * ("listener", "agent-listener"). */
+int targets_listener(struct sockaddr_any *addr, int *dual, const char *name,
+		     const char *arg, char *err, size_t errlen);
 
 #endif

@@ -118,6 +118,10 @@ Modes:
                           stdin is a socket)
   --listener ADDR:PORT    standalone server address (default :5000,
                           every address, IPv4 and IPv6)
+  --agent-listener ADDR:PORT
+                          standalone: also answer HAProxy's agent-check here
+                          (repeatable; same forms as --listener)
+  --agent                 one-shot: answer HAProxy's agent-check, not HTTP
   --max-connections N     standalone: requests in progress at once (default 64)
 Answers:
   --details               list every check in the body (JSON with Accept:
