@@ -221,8 +221,9 @@ backend h
 	kill_listener "$WATCHED_PID"
 	await "$DOWN" "side by side: port closed -> agent DOWN"
 	wait_until 10 in_state '0 0 DOWN' h || failed "$T/haproxy.log"
+	T0=$(date +%s%N)
 	start_listener 127.0.0.1 "$WATCHED"
-	await "$UP" "side by side: agent UP again"
+	await "$UP" "side by side: port back -> agent UP"
 	wait_until 10 in_state '2 0 UP' h || failed "$T/haproxy.log"
 	: >"$T/maint"
 	T0=$(date +%s%N)
@@ -230,6 +231,7 @@ backend h
 	# The HTTP check can only take the server out: 503, DOWN.
 	wait_until 10 in_state '0 0 DOWN' h || failed "$T/haproxy.log"
 	grep -q 'Server h/s is DOWN.*code: 503' "$T/haproxy.log" || failed "$T/haproxy.log"
+	T0=$(date +%s%N)
 	rm "$T/maint"
 	await "$UP" "side by side: maintenance over -> agent UP"
 	wait_until 10 in_state '2 0 UP' h || failed "$T/haproxy.log"
