@@ -25,14 +25,34 @@ teardown() {
 UP='2 0 UP'
 DOWN='0 0 DOWN (agent)'
 DRAIN='2 8 DRAIN (agent)'
+# agent_state: the state of b/s now, asked of the stats socket.
 agent_state() {
-	local be=${1:-b}
 	printf '%s %s\n' \
-		"$(stats "show servers state $be" | awk -v b="$be" '$2 == b && $4 == "s" { print $6, $7 }')" \
-		"$(stats 'show stat' | awk -F, -v b="$be" '$1 == b && $2 == "s" { print $18 }')"
+		"$(stats "show servers state b" | awk '$2 == "b" && $4 == "s" { print $6, $7 }')" \
+		"$(stats 'show stat' | awk -F, '$1 == "b" && $2 == "s" { print $18 }')"
 }
-in_state() { # STATE [BACKEND]
-	[ "$(agent_state "${2:-b}")" = "$1" ]
+# agent_status: the agent_status column of "show stat" for b/s (L7OK: the
+# agent answered; L4CON: it could not be reached).
+agent_status() {
+	stats 'show stat' | awk -F, '$1 == "b" && $2 == "s" { print $63 }'
+}
+agent_said() { [ "$(agent_status)" = L7OK ]; }
+
+# in_state STATE [BACKEND]: the last state the watcher saw is STATE.
+in_state() {
+	[ "$(awk -v b="${2:-b}" '$2 == b { $1 = $2 = ""; s = substr($0, 3) } END { print s }' \
+		"$T/states")" = "$1" ]
+}
+
+# watched_haproxy LINES SERVER-LINE: haproxy_backend, and
+# tests/peers/haproxy-watch.py recording each change of backends b and h
+# in $T/states with the time it was seen (20 ms polls in one process: a
+# poll through a Python started anew would take as long as what it times).
+watched_haproxy() {
+	haproxy_backend "$@" || return 1
+	: >"$T/states"
+	bg python3 "$BATS_TEST_DIRNAME/peers/haproxy-watch.py" "$T/stats.sock" b h >"$T/states"
+	wait_until 5 test -s "$T/states"
 }
 
 # services: SERVICE, the port HAProxy sends traffic to (always up: HAProxy's
@@ -51,21 +71,21 @@ services() {
 agent_haproxy() {
 	local port=$1
 	shift
-	haproxy_backend "" "server s 127.0.0.1:$SERVICE check inter 200 fall 1 rise 1 agent-check agent-port $port agent-inter 300ms $*"
+	watched_haproxy "" "server s 127.0.0.1:$SERVICE check inter 200 fall 1 rise 1 agent-check agent-port $port agent-inter 300ms $*"
 }
 
-# await STATE WHAT LOG...: wait for STATE (10 s at most); the seconds since
-# $T0 (date +%s%N) printed as "# WHAT: N.NNN s" and left in SECS; on a
-# timeout, the logs shown.
+# await STATE WHAT LOG...: wait for STATE (10 s at most); the seconds from
+# $T0 (date +%s%N) to when the watcher saw it printed as "# WHAT: N.NNN s"
+# and left in SECS; on a timeout, the logs shown.
 await() {
 	local state=$1 what=$2
 	shift 2
 	wait_until 10 in_state "$state" || {
 		echo "never '$state' ($what): $(agent_state)" >&2
-		show "$T/haproxy.cfg" "$T/haproxy.log" "$@"
+		show "$T/haproxy.cfg" "$T/haproxy.log" "$T/states" "$@"
 		return 1
 	}
-	SECS=$(awk -v ns=$(($(date +%s%N) - T0)) 'BEGIN { printf "%.3f", ns / 1e9 }')
+	SECS=$(awk -v t0="$T0" '$2 == "b" { t = $1 } END { printf "%.3f", (t - t0) / 1e9 }' "$T/states")
 	echo "# $what: $SECS s" >&3
 }
 
@@ -77,15 +97,20 @@ within() {
 	}
 }
 
-# sequence LABEL LOG...: UP, DOWN once WATCHED dies, UP once a listener is
+# sequence LABEL LOG...: UP (the agent answered), DOWN once WATCHED dies, UP once a listener is
 # back on it, DRAIN once $T/maint exists, UP once it is gone; DOWN and
 # DRAIN within 5 s (agent-inter 300 ms: a second is plenty), their times
 # printed; HAProxy says why it took the server down.
 sequence() {
 	local label=$1
 	shift
-	T0=$(date +%s%N)
-	await "$UP" "$label: first UP" "$@" || return 1
+	# HAProxy starts its servers UP: UP once the agent has said so.
+	wait_until 10 agent_said || {
+		echo "the agent never answered: $(agent_status)" >&2
+		show "$T/haproxy.log" "$@"
+		return 1
+	}
+	wait_until 10 in_state "$UP" || failed "$T/haproxy.log" "$T/states" "$@" || return 1
 	T0=$(date +%s%N)
 	kill_listener "$WATCHED_PID"
 	await "$DOWN" "$label: watched port closed -> DOWN" "$@" || return 1
@@ -146,7 +171,7 @@ sequence() {
 	line=$(sed -e "s/agent-port 5001/agent-port $APORT/" \
 		-e 's/agent-inter [0-9a-z]*/agent-inter 300ms/' \
 		-e 's/ inter [0-9a-z]*/ inter 200/' <<<"$line")
-	haproxy_backend "$line" "server s 127.0.0.1:$SERVICE"
+	watched_haproxy "$line" "server s 127.0.0.1:$SERVICE"
 	sequence "one-shot (contrib line)" "$T/sa.log"
 	# Every one-shot answered and exited 0.
 	if grep '^Child [0-9]* died' "$T/sa.log" | grep -v 'with code 0$' >&2; then
@@ -209,13 +234,13 @@ agent_line() {
 	wait_port "$HPORT"
 	wait_port "$APORT"
 	# Backend h asks over HTTP, backend b through the agent.
-	haproxy_backend "" "server s 127.0.0.1:$SERVICE check inter 200 fall 1 rise 1 agent-check agent-port $APORT agent-inter 300ms
+	watched_haproxy "" "server s 127.0.0.1:$SERVICE check inter 200 fall 1 rise 1 agent-check agent-port $APORT agent-inter 300ms
 backend h
     option httpchk
     http-check expect status 200
     server s 127.0.0.1:$SERVICE check port $HPORT inter 200 fall 1 rise 1"
-	T0=$(date +%s%N)
-	await "$UP" "side by side: agent UP"
+	wait_until 10 agent_said || failed "$T/haproxy.log"
+	wait_until 10 in_state "$UP" || failed "$T/haproxy.log"
 	wait_until 10 in_state '2 0 UP' h || failed "$T/haproxy.log"
 	T0=$(date +%s%N)
 	kill_listener "$WATCHED_PID"
@@ -275,12 +300,6 @@ backend h
 	kill_listener "$WATCHED_PID"
 	agent_line "$APORT" 'hello\n'
 	[[ $(cat "$T/line") == "down #"*"127.0.0.1:$WATCHED"* ]] || failed "$T/line" "$T/sa.log"
-}
-
-# agent_status: the agent_status column of "show stat" for b/s (L7OK: the
-# agent answered; L4CON: it could not be reached).
-agent_status() {
-	stats 'show stat' | awk -F, '$1 == "b" && $2 == "s" { print $63 }'
 }
 
 @test "HAProxy: an agent that cannot be reached changes nothing (the server stays UP, its own TCP check decides)" {
