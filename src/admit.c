@@ -20,18 +20,9 @@
 
 enum { ALL, HEADLESS }; /* the lists a slot is on */
 
-/* What the table asks of a connection, whichever exchange it has. */
-struct exchange {
-	void (*free)(struct admit_slot *sl);
-	void (*read_now)(struct admit_slot *sl);
-	int (*is_idle)(const struct admit_slot *sl);
-	const char *(*peer)(struct admit_slot *sl);
-	void (*last)(struct admit_slot *sl); /* shutdown: no keep-alive */
-};
-
 struct admit_slot {
 	struct admit *a;
-	const struct exchange *x;
+	enum admit_kind kind;
 	union {
 		struct conn *http;
 		struct agent_conn *agent;
@@ -95,7 +86,10 @@ headless_append(struct admit *a, struct admit_slot *sl, int64_t now)
 static void
 release(struct admit *a, struct admit_slot *sl, int reset)
 {
-	sl->x->free(sl);
+	if (sl->kind == ADMIT_AGENT)
+		agentconn_free(sl->conn.agent);
+	else
+		serve_free(sl->conn.http);
 	headless_remove(a, sl);
 	list_remove(&a->all, sl, ALL);
 	if (reset)
@@ -145,9 +139,7 @@ static const struct serve_hooks hooks = {conn_head, conn_done};
 static void
 agent_spoke(void *ctx)
 {
-	struct admit_slot *sl = ctx;
-
-	headless_remove(sl->a, sl);
+	conn_head(ctx, NULL);
 }
 
 /* Its line is out: from now it only waits for the client to close, as a
@@ -165,83 +157,11 @@ agent_answered(void *ctx)
 static void
 agent_done(void *ctx, enum serve_outcome outcome)
 {
-	struct admit_slot *sl = ctx;
-
-	(void)outcome;
-	release(sl->a, sl, 0);
+	conn_done(ctx, NULL, outcome);
 }
 
 static const struct agent_hooks agent_hooks = {agent_spoke, agent_answered,
 					       agent_done};
-
-static void
-http_free(struct admit_slot *sl)
-{
-	serve_free(sl->conn.http);
-}
-
-static void
-http_read_now(struct admit_slot *sl)
-{
-	serve_read_now(sl->conn.http);
-}
-
-static int
-http_is_idle(const struct admit_slot *sl)
-{
-	return serve_is_idle(sl->conn.http);
-}
-
-static const char *
-http_peer(struct admit_slot *sl)
-{
-	return serve_peer(sl->conn.http);
-}
-
-static void
-http_last(struct admit_slot *sl)
-{
-	serve_keep_alive(sl->conn.http, NULL);
-}
-
-static void
-agent_free(struct admit_slot *sl)
-{
-	agentconn_free(sl->conn.agent);
-}
-
-static void
-agent_read_now(struct admit_slot *sl)
-{
-	agentconn_read_now(sl->conn.agent);
-}
-
-/* Its run began when it was accepted: a request in progress. */
-static int
-agent_is_idle(const struct admit_slot *sl)
-{
-	(void)sl;
-	return 0;
-}
-
-static const char *
-agent_peer(struct admit_slot *sl)
-{
-	return agentconn_peer(sl->conn.agent);
-}
-
-static void
-agent_last(struct admit_slot *sl)
-{
-	(void)sl;
-}
-
-static const struct exchange exchanges[] = {
-	[ADMIT_HTTP] = {http_free, http_read_now, http_is_idle, http_peer,
-			http_last},
-	[ADMIT_AGENT] = {agent_free, agent_read_now, agent_is_idle, agent_peer,
-			 agent_last},
-};
 
 void
 admit_init(struct admit *a, struct loop *loop, struct flight *fl,
@@ -313,13 +233,18 @@ admit_room(struct admit *a, int64_t *retry)
 	       now - a->headless.first->since >= EVICT_GRACE_MS) {
 		struct admit_slot *sl = a->headless.first;
 
-		sl->x->read_now(sl);
+		if (sl->kind == ADMIT_AGENT)
+			agentconn_read_now(sl->conn.agent);
+		else
+			serve_read_now(sl->conn.http);
 		if (a->headless.first != sl)
 			continue; /* a head came, or the connection ended */
 		log_msg(LOGLVL_DEBUG,
 			"connection %s closed: %d connections held, the "
 			"oldest without a request makes room",
-			sl->x->peer(sl), a->held);
+			sl->kind == ADMIT_AGENT ? agentconn_peer(sl->conn.agent)
+						: serve_peer(sl->conn.http),
+			a->held);
 		release(a, sl, 1);
 	}
 	*retry = -1;
@@ -335,7 +260,7 @@ static int
 start(struct admit *a, struct admit_slot *sl, enum admit_kind kind,
       const struct sockaddr_storage *peer)
 {
-	sl->x = &exchanges[kind];
+	sl->kind = kind;
 	if (kind == ADMIT_AGENT) {
 		sl->conn.agent =
 			agentconn_start(a->loop, a->fl, a->o, sl->fd, sl->fd,
@@ -397,15 +322,19 @@ admit_close_idle(struct admit *a)
 
 	for (sl = a->all.last; sl != NULL; sl = prev) {
 		prev = sl->on[ALL].prev;
-		if (sl->x->is_idle(sl))
-			sl->x->read_now(sl);
+		if (sl->kind == ADMIT_HTTP && serve_is_idle(sl->conn.http))
+			serve_read_now(sl->conn.http);
 	}
+	/* An agent connection's run began when it was accepted: it is a
+	 * request in progress, and gets its line. */
 	for (sl = a->all.last; sl != NULL; sl = prev) {
 		prev = sl->on[ALL].prev;
-		if (sl->x->is_idle(sl))
+		if (sl->kind == ADMIT_AGENT)
+			continue;
+		if (serve_is_idle(sl->conn.http))
 			release(a, sl, 0);
 		else /* its answer is the last */
-			sl->x->last(sl);
+			serve_keep_alive(sl->conn.http, NULL);
 	}
 }
 

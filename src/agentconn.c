@@ -22,26 +22,31 @@
 enum state { AG_START, AG_CHECK, AG_WRITE, AG_LINGER, AG_DONE };
 
 struct agent_conn {
+	enum state state;
+	/* What the exchange runs on and answers to. */
+	const struct options *o;
 	struct loop *loop;
 	struct flight *fl;
-	const struct options *o;
-	enum state state;
-	struct watch inw, outw;         /* outw only when out_fd is not in_fd */
-	unsigned in_events, out_events; /* what the loop watches now */
-	int in_eof;                     /* nothing more is read */
-	int peer_fin, peer_reset;       /* how the input ended */
-	int flooded;                    /* more than INPUT_MAX came */
-	int spoke;                      /* a whole line came */
-	int want_out;                   /* a write would block */
-	int watch_gone;
-	size_t got; /* bytes read and dropped */
+	const struct agent_hooks *hooks;
+	void *ctx;
+	/* The input: taken and dropped as it comes, noting a whole line. */
+	struct watch inw;
+	unsigned in_events;       /* what the loop watches on inw now */
+	size_t got;               /* bytes taken */
+	int spoke;                /* a whole line came */
+	int in_eof;               /* nothing more is taken */
+	int peer_fin, peer_reset; /* how the input ended */
+	int watch_gone;           /* a reset runs nothing */
+	/* The line: outw is watched only when out_fd is not in_fd. */
+	struct watch outw;
+	unsigned out_events;
+	int want_out; /* a write would block */
+	char line[AGENT_LINE_MAX];
+	size_t len, off;
+	/* One deadline at a time; the verdict's wait; the logs' figures. */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
-	char line[AGENT_LINE_MAX];
-	size_t len, off;
-	const struct agent_hooks *hooks;
-	void *ctx;
 	char peer[64];
 };
 
@@ -79,19 +84,38 @@ set_events(struct agent_conn *c)
 		retune(c->loop, &c->outw, &c->out_events, out);
 }
 
+/* Whatever is in progress stops: the wait for a verdict, the watches, the
+ * timer. */
 static void
-finish(struct agent_conn *c, enum serve_outcome outcome)
+stop(struct agent_conn *c)
 {
+	if (c->state == AG_CHECK)
+		flight_cancel(&c->wait);
 	c->state = AG_DONE;
 	set_events(c);
 	timer_cancel(c->loop, &c->timer);
+}
+
+static void
+finish(struct agent_conn *c, enum serve_outcome outcome)
+{
+	stop(c);
 	c->hooks->done(c->ctx, outcome);
+}
+
+/* What poll says of the input now, without reading (0: nothing). */
+static unsigned
+peek(const struct agent_conn *c)
+{
+	struct pollfd p = {.fd = c->inw.fd, .events = POLLIN | POLLRDHUP};
+
+	return !c->in_eof && poll(&p, 1, 0) == 1 ? (unsigned)p.revents : 0;
 }
 
 /* Reads and drops one piece of what the client sends; notes a whole line
  * and the end of the input. */
 static void
-read_input(struct agent_conn *c)
+take_input(struct agent_conn *c)
 {
 	char buf[4096];
 	ssize_t n = read(c->inw.fd, buf, sizeof(buf));
@@ -105,72 +129,70 @@ read_input(struct agent_conn *c)
 			if (c->hooks->spoke != NULL)
 				c->hooks->spoke(c->ctx);
 		}
+		/* More than a prober sends: no more is taken, and the
+		 * connection closes once the line is out. */
 		if (c->got < INPUT_MAX)
 			return;
-		c->flooded = 1;
-	} else if (n == 0) {
-		c->peer_fin = 1;
-	} else {
-		c->peer_reset = 1;
 	}
+	c->peer_fin = n == 0;
+	c->peer_reset = n < 0;
 	c->in_eof = 1;
 	set_events(c);
 }
 
-/* Whether the client has sent something not read yet (or its end). */
+/* Whether the client may still send, so that closing now could reset the
+ * connection and eat the line: it has not closed, and it has sent nothing
+ * or part of a line (its agent-send may be on the way), or more since. */
 static int
-pending(const struct agent_conn *c)
+may_still_send(const struct agent_conn *c)
 {
-	struct pollfd p = {.fd = c->inw.fd, .events = POLLIN | POLLRDHUP};
-
-	return !c->in_eof && poll(&p, 1, 0) == 1;
+	return !c->in_eof && (!c->spoke || peek(c) != 0);
 }
 
-/* The line is out.  A client that has closed, or that sent its line and
- * nothing since, is closed at once; one that may still send (nothing has
- * come, or part of a line) first sees our end of the stream and is given
- * LINGER_MS to close its own. */
+/* Our end of the stream first; the client has LINGER_MS to close its
+ * own.  ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
+static void
+linger(struct agent_conn *c)
+{
+	c->state = AG_LINGER;
+	timer_arm(c->loop, &c->timer, loop_now() + LINGER_MS);
+	set_events(c);
+	shutdown(c->outw.fd, SHUT_WR);
+}
+
+/* The line is out: the connection only waits for the client to close. */
 static void
 answered(struct agent_conn *c)
 {
 	c->want_out = 0;
 	if (c->hooks->answered != NULL)
 		c->hooks->answered(c->ctx);
-	if (c->in_eof || (c->spoke && !pending(c))) {
+	if (may_still_send(c))
+		linger(c);
+	else
 		finish(c, SERVE_ANSWERED);
-		return;
-	}
-	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
-	shutdown(c->outw.fd, SHUT_WR);
-	c->state = AG_LINGER;
-	set_events(c);
-	timer_arm(c->loop, &c->timer, loop_now() + LINGER_MS);
 }
 
+/* One write of what is left of the line (a line of under 200 bytes goes
+ * in one but for a client whose window is shut); the rest when the
+ * descriptor says it can take it. */
 static void
-write_some(struct agent_conn *c)
+write_line(struct agent_conn *c)
 {
-	while (c->off < c->len) {
-		ssize_t n =
-			write(c->outw.fd, c->line + c->off, c->len - c->off);
+	ssize_t n = write(c->outw.fd, c->line + c->off, c->len - c->off);
 
-		if (n >= 0) {
-			c->off += (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			c->want_out = 1;
-			set_events(c);
-			return;
-		}
-		log_msg(LOGLVL_DEBUG, "request %s: answer not delivered: %s",
+	if (n > 0)
+		c->off += (size_t)n;
+	if (c->off == c->len) {
+		answered(c);
+	} else if (n >= 0 || errno == EAGAIN || errno == EINTR) {
+		c->want_out = 1;
+		set_events(c);
+	} else {
+		log_msg(LOGLVL_DEBUG, "request %s: line not delivered: %s",
 			c->peer, strerror(errno));
 		finish(c, SERVE_FAILED);
-		return;
 	}
-	answered(c);
 }
 
 static void
@@ -180,7 +202,7 @@ send_line(struct agent_conn *c, enum agent_word w, const struct verdict *v)
 	c->off = 0;
 	c->state = AG_WRITE;
 	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
-	write_some(c);
+	write_line(c);
 }
 
 /* The client has gone before its line: nothing more is run for it (a run
@@ -189,68 +211,67 @@ static void
 abandon(struct agent_conn *c)
 {
 	log_msg(LOGLVL_DEBUG, "request %s: the client has gone", c->peer);
-	if (c->state == AG_CHECK)
-		flight_cancel(&c->wait);
 	finish(c, SERVE_QUIET);
 }
 
-/* A reset means nobody reads the line; so does a close from a client that
- * never sent a line (connect and close, as a TCP-only probe does), when
- * its request waited for a run.  What the loop has not dispatched yet is
- * asked of the socket. */
+/* Whether the client has gone, so that the line would be for nobody: a
+ * reset; or, for a request still queued, a close from a client that never
+ * sent a line (connect and close, as a TCP-only probe does).  What the
+ * loop has not dispatched yet is asked of the socket. */
+static int
+gone(const struct agent_conn *c, int queued)
+{
+	unsigned ev = peek(c);
+	int fin = c->peer_fin || (ev & POLLRDHUP) != 0;
+
+	return c->peer_reset || (ev & (POLLERR | POLLHUP | POLLNVAL)) != 0 ||
+	       (queued && fin && !c->spoke);
+}
+
+/* The flight asks just before a run starts for w. */
 static int
 client_gone(struct flight_wait *w, int waited)
 {
-	struct agent_conn *c = w->ctx;
-	struct pollfd p = {.fd = c->inw.fd, .events = POLLIN | POLLRDHUP};
-	int fin_is_gone = waited && !c->spoke;
-
-	if (c->peer_reset || (fin_is_gone && c->peer_fin))
-		return 1;
-	if (c->in_eof || poll(&p, 1, 0) != 1)
-		return 0;
-	if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0)
-		return 1;
-	return fin_is_gone && (p.revents & POLLRDHUP) != 0;
+	return gone(w->ctx, waited);
 }
 
-/* A check we could not run for want of ours: said at error, and the line
- * leaves HAProxy's view of the server as it is. */
+/* Why there is no verdict to tell (v NULL: errno err), or a check we could
+ * not run for want of ours: said at error, once per request. */
 static void
-tell_short(struct agent_conn *c, const struct verdict *v)
+tell_short(struct agent_conn *c, const struct verdict *v, int err)
 {
 	size_t i = 0;
 
-	while (i < v->n && !v->results[i].ours)
+	while (v != NULL && i < v->n && !v->results[i].ours)
 		i++;
-	log_msg(LOGLVL_ERROR, "request %s: a check could not be run: %s",
-		agentconn_peer(c), i < v->n ? v->results[i].reason : "");
+	if (v == NULL)
+		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
+			agentconn_peer(c), strerror(err));
+	else
+		log_msg(LOGLVL_ERROR,
+			"request %s: a check could not be run: %s",
+			agentconn_peer(c),
+			i < v->n ? v->results[i].reason : "");
 }
 
 static void
 on_verdict(struct flight_wait *w, const struct verdict *v)
 {
 	struct agent_conn *c = w->ctx;
+	int err = errno;
 	enum agent_word word;
 
-	if (v == NULL) {
-		int err = errno;
-
-		if (err == ECONNRESET) {
-			abandon(c);
-			return;
-		}
-		log_msg(LOGLVL_ERROR, "request %s: cannot run the checks: %s",
-			agentconn_peer(c), strerror(err));
-		send_line(c, agent_short(err), NULL);
+	if (v == NULL && err == ECONNRESET) {
+		abandon(c);
 		return;
 	}
-	word = agent_word_of(v);
+	word = v == NULL ? agent_short(err) : agent_word_of(v);
 	if (word != AGENT_UP && word != AGENT_DOWN)
-		tell_short(c, v);
-	log_msg(LOGLVL_DEBUG, "verdict %s agent %s %dms",
-		v->ok ? "healthy" : "unhealthy", agent_word_name(word),
-		(int)(loop_now() - c->started));
+		tell_short(c, v, err);
+	else
+		log_msg(LOGLVL_DEBUG, "verdict %s agent %s %dms",
+			v->ok ? "healthy" : "unhealthy", agent_word_name(word),
+			(int)(loop_now() - c->started));
 	send_line(c, word, v);
 }
 
@@ -258,61 +279,42 @@ on_verdict(struct flight_wait *w, const struct verdict *v)
 static void
 begin(struct agent_conn *c)
 {
+	const char *mf = c->o->maintenance_file;
+
 	log_msg(LOGLVL_DEBUG, "request %s agent", c->peer);
-	/* A drained node: `touch` the file before a deploy, `rm` after. */
+	/* The maintenance file drains the node: HAProxy keeps the sessions
+	 * it has and sends no new ones, and no check is run. */
 	if (maint_check(&c->fl->maint, c->o)) {
-		log_msg(LOGLVL_DEBUG,
-			"verdict maintenance agent drain (%s "
-			"exists)",
-			c->o->maintenance_file);
+		log_msg(LOGLVL_DEBUG, "verdict maintenance agent drain (%s)",
+			mf);
 		send_line(c, AGENT_DRAIN, NULL);
 		return;
 	}
 	c->state = AG_CHECK;
-	c->wait.fn = on_verdict;
-	c->wait.ctx = c;
-	c->wait.gone = c->watch_gone ? client_gone : NULL;
 	flight_join(c->fl, &c->wait);
 }
 
+/* Both watches: the line goes out when it can, input is taken whenever it
+ * comes. */
 static void
-on_in(struct watch *w, unsigned events)
+on_io(struct watch *w, unsigned events)
 {
 	struct agent_conn *c = w->ctx;
 
-	if (c->state == AG_WRITE && (events & LOOP_OUT) != 0) {
-		write_some(c);
+	/* The write may end the exchange (and free c): input is taken on
+	 * the next turn, the watch being level-triggered. */
+	if ((events & LOOP_OUT) != 0 && c->state == AG_WRITE) {
+		write_line(c);
 		return;
 	}
-	read_input(c);
-	switch (c->state) {
-	case AG_START:
-	case AG_CHECK:
-		/* A reset ends the request; a close without a word, one
-		 * still queued. */
-		if (c->watch_gone &&
-		    (c->peer_reset ||
-		     (c->peer_fin && !c->spoke &&
-		      (c->state == AG_START || flight_queued(&c->wait)))))
-			abandon(c);
-		break;
-	case AG_LINGER:
-		if (c->in_eof)
-			finish(c, SERVE_ANSWERED);
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-on_out(struct watch *w, unsigned events)
-{
-	struct agent_conn *c = w->ctx;
-
-	(void)events;
-	if (c->state == AG_WRITE)
-		write_some(c);
+	if (w != &c->inw || (events & ~LOOP_OUT) == 0 || c->state == AG_DONE)
+		return;
+	take_input(c);
+	if (c->state == AG_LINGER && c->in_eof)
+		finish(c, SERVE_ANSWERED);
+	else if (c->watch_gone && c->state <= AG_CHECK &&
+		 gone(c, c->state == AG_START || flight_queued(&c->wait)))
+		abandon(c);
 }
 
 static void
@@ -320,21 +322,23 @@ on_timer(struct timer *t)
 {
 	struct agent_conn *c = t->ctx;
 
-	switch (c->state) {
-	case AG_START:
+	if (c->state == AG_START) {
 		begin(c);
-		break;
-	case AG_WRITE:
+		return;
+	}
+	/* AG_WRITE: a client that does not read; AG_LINGER: enough. */
+	if (c->state == AG_WRITE)
 		log_msg(LOGLVL_DEBUG, "request %s: client does not read",
 			c->peer);
-		finish(c, SERVE_FAILED);
-		break;
-	case AG_LINGER:
-		finish(c, SERVE_ANSWERED);
-		break;
-	default:
-		break;
-	}
+	finish(c, c->state == AG_WRITE ? SERVE_FAILED : SERVE_ANSWERED);
+}
+
+static void
+watch_init(struct watch *w, int fd, struct agent_conn *c)
+{
+	w->fd = fd;
+	w->fn = on_io;
+	w->ctx = c;
 }
 
 struct agent_conn *
@@ -342,26 +346,28 @@ agentconn_start(struct loop *loop, struct flight *fl, const struct options *o,
 		int in_fd, int out_fd, const struct sockaddr_storage *peer,
 		int watch_gone, const struct agent_hooks *hooks, void *ctx)
 {
-	struct agent_conn *c = malloc(sizeof(*c));
+	struct agent_conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
-	*c = (struct agent_conn){
-		.loop = loop,
-		.fl = fl,
-		.o = o,
-		.hooks = hooks,
-		.ctx = ctx,
-		.watch_gone = watch_gone,
-		.started = loop_now(),
-		.state = AG_START,
-		.inw = {.fd = in_fd, .fn = on_in, .ctx = c},
-		.outw = {.fd = out_fd, .fn = on_out, .ctx = c},
-		.timer = {.fn = on_timer, .ctx = c},
-	};
+	c->loop = loop;
+	c->fl = fl;
+	c->o = o;
+	c->hooks = hooks;
+	c->ctx = ctx;
+	c->watch_gone = watch_gone;
+	c->state = AG_START;
+	watch_init(&c->inw, in_fd, c);
+	watch_init(&c->outw, out_fd, c);
+	c->timer.fn = on_timer;
+	c->timer.ctx = c;
+	c->wait.fn = on_verdict;
+	c->wait.ctx = c;
+	c->wait.gone = watch_gone ? client_gone : NULL;
 	if (peer != NULL || log_enabled(LOGLVL_DEBUG))
 		peer_describe(in_fd, peer, c->peer, sizeof(c->peer));
 	set_events(c);
+	c->started = loop_now();
 	timer_arm(loop, &c->timer, c->started);
 	return c;
 }
@@ -371,19 +377,15 @@ agentconn_free(struct agent_conn *c)
 {
 	if (c == NULL)
 		return;
-	if (c->state == AG_CHECK)
-		flight_cancel(&c->wait);
-	c->state = AG_DONE;
-	set_events(c);
-	timer_cancel(c->loop, &c->timer);
+	stop(c);
 	free(c);
 }
 
 void
 agentconn_read_now(struct agent_conn *c)
 {
-	if (c->state != AG_DONE && pending(c))
-		read_input(c);
+	if (c->state != AG_DONE && peek(c) != 0)
+		take_input(c);
 }
 
 const char *

@@ -215,9 +215,10 @@ static const struct agent_hooks one_agent_hooks = {NULL, NULL, one_end};
 static int
 finish_on_sigterm(struct conn *c)
 {
-	if (serve_is_idle(c))
+	/* c NULL: an agent-check, whose run began at once. */
+	if (c != NULL && serve_is_idle(c))
 		serve_read_now(c);
-	if (serve_is_idle(c))
+	if (c != NULL && serve_is_idle(c))
 		return 0;
 	log_msg(LOGLVL_INFO,
 		"signal %d: answering the request in progress "
@@ -226,51 +227,24 @@ finish_on_sigterm(struct conn *c)
 	return 1;
 }
 
-/* --agent: HAProxy's agent-check on the one connection.  Its run began at
- * once, so SIGTERM always finds a request in progress. */
-static int
-agent_one(struct runtime *rt, int in_fd, int out_fd)
-{
-	struct one_state st = {0, SERVE_FAILED};
-	struct interrupt in;
-	struct agent_conn *c;
-
-	watch_interrupts(&rt->loop, &in);
-	c = agentconn_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL, 0,
-			    &one_agent_hooks, &st);
-	if (c == NULL) {
-		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
-			strerror(errno));
-		interrupted(&in);
-		return EXIT_TROUBLE;
-	}
-	while (!st.finished && (in.sig == 0 || in.sig == SIGTERM))
-		if (loop_run_once(&rt->loop) == -1) {
-			log_msg(LOGLVL_ERROR, "epoll: %s", strerror(errno));
-			break;
-		}
-	agentconn_free(c);
-	if (in.sig == SIGTERM)
-		in.sig = 0; /* answered first, as an HTTP request */
-	if (interrupted(&in))
-		st.finished = 0;
-	return st.finished ? EXIT_ANSWERED : EXIT_TROUBLE;
-}
-
-/* inetd, xinetd and Accept=yes: one connection, one answer, exit. */
+/* inetd, xinetd and Accept=yes: one connection, one answer, exit.  agent:
+ * HAProxy's agent-check instead of HTTP. */
 static int
 serve_one(struct runtime *rt, int in_fd, int out_fd, int agent)
 {
 	struct one_state st = {0, SERVE_FAILED};
 	struct interrupt in;
-	struct conn *c;
+	struct conn *c = NULL;
+	struct agent_conn *ac = NULL;
 
-	if (agent)
-		return agent_one(rt, in_fd, out_fd);
 	watch_interrupts(&rt->loop, &in);
-	c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL,
-			&one_hooks, &st);
-	if (c == NULL) {
+	if (agent)
+		ac = agentconn_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd,
+				     NULL, 0, &one_agent_hooks, &st);
+	else
+		c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL,
+				&one_hooks, &st);
+	if (c == NULL && ac == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));
 		interrupted(&in);
@@ -285,6 +259,7 @@ serve_one(struct runtime *rt, int in_fd, int out_fd, int agent)
 			in.sig = 0;
 	}
 	serve_free(c);
+	agentconn_free(ac);
 	if (interrupted(&in))
 		st.finished = 0;
 	/* A client that went away is not our failure: only our own trouble

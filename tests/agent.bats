@@ -18,14 +18,16 @@ teardown() {
 }
 
 # agent_get PORT [SEND [HOST]]: connects, sends SEND (printf format, may be
-# empty), reads to the end (5 s at most); the bytes in $T/line, and in $ms
-# the milliseconds from the connect to the end (python's start left out).
+# empty), reads to the end (10 s at most); the bytes in $T/line (or $OUT),
+# and in $ms the milliseconds from the connect to the end (python's start
+# left out).
 agent_get() {
-	python3 - "$1" "${2-}" "${3:-127.0.0.1}" "$T/ms" >"$T/line" <<'EOF'
+	local out=${OUT:-$T/line}
+	python3 - "$1" "${2-}" "${3:-127.0.0.1}" "$out.ms" >"$out" <<'EOF'
 import socket, sys, time
 port, send, host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 t0 = time.monotonic()
-s = socket.create_connection((host, port), timeout=5)
+s = socket.create_connection((host, port), timeout=10)
 if send:
     s.sendall(send.encode().decode("unicode_escape").encode("latin-1"))
 got = b""
@@ -37,7 +39,7 @@ while True:
 sys.stdout.buffer.write(got)
 open(sys.argv[4], "w").write("%d\n" % ((time.monotonic() - t0) * 1000))
 EOF
-	ms=$(cat "$T/ms")
+	ms=$(cat "$out.ms")
 }
 
 # assert_line TEXT: $T/line holds exactly TEXT and a newline.
@@ -198,23 +200,12 @@ as_user() {
 	wait_until 5 grep -q "listening on 127.0.0.1:$a2 (agent)\$" "$T/hc.log"
 	grep -q "listening on 127.0.0.1:$PORT\$" "$T/hc.log"
 	curl -s -o "$T/body" -w '%{http_code}' --max-time 10 \
-		"http://127.0.0.1:$PORT/" >"$T/code" &
+		"http://127.0.0.1:$PORT/" >"$T/code" 3>&- &
 	pids+=($!)
 	wait_until 5 test -s "$T/runs"
-	(agent_get "$APORT" && cp "$T/line" "$T/line1") &
+	OUT=$T/line1 agent_get "$APORT" 3>&- &
 	pids+=($!)
-	python3 - "$a2" >"$T/line2" <<'EOF' &
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"web2\n")
-got = b""
-while True:
-    d = s.recv(4096)
-    if not d:
-        break
-    got += d
-sys.stdout.buffer.write(got)
-EOF
+	OUT=$T/line2 agent_get "$a2" 'web2\n' 3>&- &
 	pids+=($!)
 	wait "${pids[@]}"
 	assert_equal "$(cat "$T/code")" 200
