@@ -66,6 +66,16 @@ services() {
 	WATCHED_PID=$LISTENER_PID
 }
 
+# start_agent ARGS...: the standalone server with an agent listener on a
+# free loopback port (APORT), up; its HTTP listener on loopback too (the
+# default would be port 5000 of every address).
+start_agent() {
+	APORT=$(free_port)
+	start_hc --listener "127.0.0.1:$(free_port)" \
+		--agent-listener "127.0.0.1:$APORT" "$@"
+	wait_port "$APORT"
+}
+
 # agent_haproxy AGENT-PORT [WORDS...]: HAProxy with server s on SERVICE,
 # its TCP check and the agent's every 300 ms, the WORDS added to the line.
 agent_haproxy() {
@@ -133,10 +143,7 @@ sequence() {
 @test "HAProxy agent-check against --agent-listener: UP, DOWN, UP, DRAIN, UP" {
 	need haproxy haproxy
 	services
-	APORT=$(free_port)
-	start_hc --agent-listener "127.0.0.1:$APORT" --port "$WATCHED" \
-		--maintenance-file "$T/maint"
-	wait_port "$APORT"
+	start_agent --port "$WATCHED" --maintenance-file "$T/maint"
 	agent_haproxy "$APORT"
 	sequence standalone "$T/hc.log"
 }
@@ -144,10 +151,8 @@ sequence() {
 @test "HAProxy agent-check with agent-send \"hello\\n\" against --agent-listener: UP, DOWN, UP, DRAIN, UP" {
 	need haproxy haproxy
 	services
-	APORT=$(free_port)
-	start_hc --agent-listener "127.0.0.1:$APORT" --port "$WATCHED" \
-		--maintenance-file "$T/maint" --log-level debug
-	wait_port "$APORT"
+	start_agent --port "$WATCHED" --maintenance-file "$T/maint" \
+		--log-level debug
 	agent_haproxy "$APORT" 'agent-send "hello\n"'
 	sequence "standalone, agent-send" "$T/hc.log"
 }
@@ -202,10 +207,8 @@ agent_line() {
 	local send
 	services
 	mkscript ok 'exit 0'
-	APORT=$(free_port)
-	start_hc --agent-listener "127.0.0.1:$APORT" --port "$WATCHED" \
-		--script "$T/ok secret-argument" --maintenance-file "$T/maint"
-	wait_port "$APORT"
+	start_agent --port "$WATCHED" --script "$T/ok secret-argument" \
+		--maintenance-file "$T/maint"
 	for send in '' 'hello\n'; do
 		agent_line "$APORT" "$send"
 		assert_equal "$(cat "$T/line")" "up ready"
@@ -305,9 +308,7 @@ backend h
 @test "HAProxy: an agent that cannot be reached changes nothing (the server stays UP, its own TCP check decides)" {
 	need haproxy haproxy
 	services
-	APORT=$(free_port)
-	start_hc --agent-listener "127.0.0.1:$APORT" --port "$WATCHED"
-	wait_port "$APORT"
+	start_agent --port "$WATCHED"
 	agent_haproxy "$APORT"
 	wait_until 10 in_state "$UP" || failed "$T/haproxy.log"
 	kill "$HC_PID"
