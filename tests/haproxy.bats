@@ -45,13 +45,13 @@ in_state() {
 }
 
 # watched_haproxy LINES SERVER-LINE: haproxy_backend, and
-# tests/peers/haproxy-watch.py recording each change of backends b and h
+# tests/peers/haproxy-stats.py watch recording each change of backends b and h
 # in $T/states with the time it was seen (20 ms polls in one process: a
 # poll through a Python started anew would take as long as what it times).
 watched_haproxy() {
 	haproxy_backend "$@" || return 1
 	: >"$T/states"
-	bg python3 "$BATS_TEST_DIRNAME/peers/haproxy-watch.py" "$T/stats.sock" b h >"$T/states"
+	bg python3 "$BATS_TEST_DIRNAME/peers/haproxy-stats.py" watch "$T/stats.sock" b h >"$T/states"
 	wait_until 5 test -s "$T/states"
 }
 

@@ -90,20 +90,7 @@ start_xinetd() {
 
 # stats COMMAND: COMMAND on HAProxy's stats socket, the answer on stdout.
 stats() {
-	python3 - "$T/stats.sock" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-got = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    got += chunk
-sys.stdout.write(got.decode())
-EOF
+	python3 "$BATS_TEST_DIRNAME/peers/haproxy-stats.py" ask "$T/stats.sock" "$1"
 }
 
 # server_state: "OP_STATE CHECK_RESULT" of server b/s (op state 2 = UP,

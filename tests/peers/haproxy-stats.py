@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""haproxy-watch.py SOCKET BACKEND...: polls HAProxy's stats socket every
-20 ms and appends a line to stdout (flushed) whenever server s of a BACKEND
-changes: "NS BACKEND OP ADMIN STATUS", NS the time.time_ns() it was seen,
-OP and ADMIN the srv_op_state and srv_admin_state of "show servers state",
-STATUS the status column of "show stat".  One process for the whole test:
-a poll costs a connection, not a Python start, so the times it records
-are the servers' to within the 20 ms."""
+"""HAProxy's stats socket, for peers.bash and haproxy.bats.
+
+  haproxy-stats.py ask SOCKET COMMAND
+      COMMAND's answer on stdout.
+  haproxy-stats.py watch SOCKET BACKEND...
+      Polls every 20 ms and appends a line to stdout (flushed) whenever
+      server s of a BACKEND changes: "NS BACKEND OP ADMIN STATUS", NS the
+      time.time_ns() it was seen, OP and ADMIN the srv_op_state and
+      srv_admin_state of "show servers state", STATUS the status column of
+      "show stat".  One process for the whole test: a poll costs a
+      connection, not a Python start, so the times it records are the
+      servers' to within the 20 ms."""
 import socket
 import sys
 import time
@@ -39,8 +44,7 @@ def states(path, backends):
     return out
 
 
-def main():
-    path, backends = sys.argv[1], sys.argv[2:]
+def watch(path, backends):
     last = {}
     while True:
         try:
@@ -55,4 +59,7 @@ def main():
         time.sleep(0.02)
 
 
-main()
+if sys.argv[1] == "ask":
+    sys.stdout.write(ask(sys.argv[2], sys.argv[3]))
+else:
+    watch(sys.argv[2], sys.argv[3:])
