@@ -679,14 +679,15 @@ use_agent() {
 	echo "# agent socket, idle attack: $ok of 12 probes answered up ready" >&3
 	assert_equal "$ok" 12
 	out=$(netns "$LOAD" requests 127.0.0.1 5001 1000 --parallel 100 --timeout 5 --request 'hello\n')
+	# load counts HTTP 200s as ok: agent lines are "other" to it.
 	echo "# agent socket, flood: $out" >&3
 	assert_equal "$(ct systemctl is-active health-checker-agent.socket)" active
 	agent_line
 	assert_equal "$output" "up ready"
 }
 
-@test "health-checker-agent.socket and its service: installed, verify clean, PollLimitIntervalSec=0 from the generator where systemd knows the key" {
-	local v
+@test "health-checker-agent.socket and its service: installed, verify clean, PollLimitIntervalSec=0 from the generator where systemd knows the key, exposure at most 3.0" {
+	local v level
 	ct grep -q '^ExecStart=/usr/bin/health-checker --agent ' /etc/systemd/system/health-checker-agent@.service
 	run ct systemd-analyze verify --man=no /etc/systemd/system/health-checker-agent.socket \
 		/etc/systemd/system/health-checker-agent@.service
@@ -701,4 +702,10 @@ use_agent() {
 	else
 		assert_equal "$output" ""
 	fi
+	# The sandbox of health-checker@.service: the same exposure.
+	run ct systemd-analyze security --no-pager health-checker-agent@probe.service
+	level=$(sed -n 's/^.*Overall exposure level for [^:]*: \([0-9][0-9.]*\) .*$/\1/p' <<<"$output")
+	echo "# health-checker-agent@probe.service: exposure $level" >&3
+	[ -n "$level" ]
+	awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }'
 }
