@@ -133,11 +133,11 @@ werror:
 # as failed.
 AR = ar
 UNIT_TESTS = build/unit/http-test build/unit/words-test \
-	build/unit/report-test
+	build/unit/report-test build/unit/reqbuf-test
 UNIT_TESTS_ASAN = build/unit/http-test-asan build/unit/words-test-asan \
-	build/unit/report-test-asan
+	build/unit/report-test-asan build/unit/reqbuf-test-asan
 UNIT_SRC = tests/unit/http_test.c tests/unit/words_test.c \
-	tests/unit/report_test.c tests/unit/tap.c
+	tests/unit/report_test.c tests/unit/reqbuf_test.c tests/unit/tap.c
 # The archive $@ of $(SRC) but main.c, each object compiled by compile().
 UNIT_ARCHIVE = rm -rf $@.d && mkdir -p $@.d && \
 	for f in $(SRC); do \

@@ -296,6 +296,9 @@ admit_take(struct admit *a, int fd, const struct sockaddr_storage *peer,
 	list_append(&a->all, sl, ALL);
 	headless_append(a, sl, loop_now());
 	a->held++;
+	/* An agent connection's first step is its run, not a read. */
+	if (kind == ADMIT_HTTP)
+		serve_read_first(sl->conn.http);
 	return 0;
 }
 

@@ -330,15 +330,53 @@ http_parse(const char *buf, size_t len, struct http_request *req)
 	}
 }
 
+static char *
+put_digits(char *p, int v, int width)
+{
+	int i;
+
+	for (i = width - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + width;
+}
+
+/* The IMF-fixdate of RFC 9110 5.6.7 ("Sun, 06 Nov 1994 08:49:37 GMT"),
+ * by hand: strftime's locale and time zone machinery cost more than the
+ * rest of an answer's head, and the names must be English in any locale. */
+static void
+format_date(char out[32], time_t t)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm = {.tm_mday = 1, .tm_year = 70, .tm_wday = 4};
+	char *p = out;
+
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 ||
+	    tm.tm_year > 9999 - 1900)
+		tm = (struct tm){.tm_mday = 1, .tm_year = 70, .tm_wday = 4};
+	memcpy(p, days + 3 * tm.tm_wday, 3);
+	memcpy(p + 3, ", ", 2);
+	p = put_digits(p + 5, tm.tm_mday, 2);
+	*p++ = ' ';
+	memcpy(p, months + 3 * tm.tm_mon, 3);
+	*(p += 3) = ' ';
+	p = put_digits(p + 1, tm.tm_year + 1900, 4);
+	*p++ = ' ';
+	p = put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_sec, 2);
+	memcpy(p, " GMT", 5);
+}
+
 size_t
 http_format(char *out, size_t cap, const struct http_response *resp)
 {
-	char date[64];
-	struct tm tm;
+	char date[32];
 	int n;
 
-	gmtime_r(&resp->date, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	format_date(date, resp->date);
 	n = snprintf(out, cap,
 		     "HTTP/1.%d %d %s\r\n"
 		     "Date: %s\r\n"

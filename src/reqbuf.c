@@ -3,12 +3,38 @@
 
 #include "reqbuf.h"
 
-int
-reqbuf_alloc(struct reqbuf *b)
+static int
+grow(struct reqbuf *b)
 {
-	if (b->buf == NULL)
-		b->buf = malloc(HTTP_HEAD_MAX);
-	return b->buf == NULL ? -1 : 0;
+	char *heap = malloc(HTTP_HEAD_MAX);
+
+	if (heap == NULL)
+		return -1;
+	memcpy(heap, b->buf, b->len);
+	b->buf = heap;
+	b->cap = HTTP_HEAD_MAX;
+	return 0;
+}
+
+long
+reqbuf_room(struct reqbuf *b)
+{
+	if (b->buf == NULL) {
+		b->buf = b->small;
+		b->cap = sizeof(b->small);
+	}
+	if (b->len == b->cap && b->cap < HTTP_HEAD_MAX && grow(b) == -1)
+		return -1;
+	return (long)(b->cap - b->len);
+}
+
+char *
+reqbuf_scratch(struct reqbuf *b, int big, size_t *cap)
+{
+	if (reqbuf_room(b) != -1 && big && b->cap < HTTP_HEAD_MAX)
+		grow(b);
+	*cap = b->cap;
+	return b->buf;
 }
 
 void
@@ -54,16 +80,15 @@ reqbuf_eat_body(struct reqbuf *b)
 void
 reqbuf_trim(struct reqbuf *b)
 {
-	if (b->len == 0) {
-		free(b->buf);
-		b->buf = NULL;
-	}
+	if (b->len == 0 && b->buf != b->small)
+		reqbuf_free(b);
 }
 
 void
 reqbuf_free(struct reqbuf *b)
 {
-	free(b->buf);
+	if (b->buf != b->small)
+		free(b->buf);
 	b->buf = NULL;
 	b->len = 0;
 }

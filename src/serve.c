@@ -39,6 +39,7 @@ struct conn {
 	int keep;   /* this answer leaves the connection open */
 	int served; /* answers given on this connection */
 	int resume; /* the timer is for bytes that came before it */
+	int fresh;  /* the head was read in this turn of the loop */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -100,11 +101,13 @@ update_watches(struct conn *c)
 		watch(c->loop, &c->outw, &c->out_events, out);
 }
 
+/* The watches stay in the epoll set until serve_free(), whose caller
+ * closes the descriptors: the close takes them out (loop_release knows
+ * when it would not), and an EPOLL_CTL_DEL per connection is saved. */
 static void
 finish(struct conn *c, enum serve_outcome outcome)
 {
 	c->state = ST_DONE;
-	update_watches(c);
 	timer_cancel(c->loop, &c->timer);
 	c->hooks->done(c->ctx, c, outcome);
 }
@@ -269,6 +272,10 @@ client_gone(struct flight_wait *w, int waited)
 
 	if (c->peer_reset || (fin_is_gone && c->peer_fin))
 		return 1;
+	/* A run that starts as the head is read: a reset in the moment since
+	 * is not worth a syscall. */
+	if (!waited && c->fresh)
+		return 0;
 	p.fd = c->inw.fd;
 	p.events = POLLIN | POLLRDHUP;
 	p.revents = 0;
@@ -386,14 +393,15 @@ head_done(struct conn *c)
 static void
 read_head(struct conn *c)
 {
+	long room = reqbuf_room(&c->in);
 	ssize_t n;
 	int body;
 
-	if (reqbuf_alloc(&c->in) == -1) {
+	if (room == -1) {
 		finish(c, SERVE_FAILED);
 		return;
 	}
-	n = read(c->inw.fd, c->in.buf + c->in.len, HTTP_HEAD_MAX - c->in.len);
+	n = read(c->inw.fd, c->in.buf + c->in.len, (size_t)room);
 
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -425,8 +433,10 @@ read_head(struct conn *c)
 						: c->o->request_timeout_ms));
 	}
 	if (c->in.len > 0 &&
-	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE)
+	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE) {
+		c->fresh = 1; /* c may be gone after head_done() */
 		head_done(c);
+	}
 }
 
 /* No more input: how the last read (n) ended it; returns 0. */
@@ -449,10 +459,9 @@ input_ended(struct conn *c, ssize_t n)
 static int
 discard_input(struct conn *c)
 {
-	char small[256];
-	ssize_t n = c->in.buf != NULL
-			    ? read(c->inw.fd, c->in.buf, HTTP_HEAD_MAX)
-			    : read(c->inw.fd, small, sizeof(small));
+	size_t cap;
+	char *p = reqbuf_scratch(&c->in, c->drained > 0, &cap);
+	ssize_t n = read(c->inw.fd, p, cap);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 1;
@@ -495,11 +504,17 @@ start_body(struct conn *c)
 static int
 read_more(struct conn *c)
 {
+	long room = reqbuf_room(&c->in);
 	ssize_t n;
 
-	if (c->in.len == HTTP_HEAD_MAX)
+	if (room <= 0) {
+		/* No memory to keep them: this answer closes, and the drain
+		 * takes what comes. */
+		if (room == -1)
+			c->keep = 0;
 		return 1;
-	n = read(c->inw.fd, c->in.buf + c->in.len, HTTP_HEAD_MAX - c->in.len);
+	}
+	n = read(c->inw.fd, c->in.buf + c->in.len, (size_t)room);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 1;
 	if (n > 0) {
@@ -527,6 +542,7 @@ next_request(struct conn *c)
 	c->resp_len = c->resp_off = 0;
 	c->want_out = 0;
 	c->head_told = 0;
+	c->fresh = 0;
 	c->state = ST_READ;
 	c->started = loop_now();
 	reqbuf_trim(&c->in);
@@ -690,6 +706,12 @@ serve_read_now(struct conn *c)
 		read_head(c);
 }
 
+void
+serve_read_first(struct conn *c)
+{
+	read_head(c);
+}
+
 const char *
 serve_peer(struct conn *c)
 {
@@ -704,7 +726,10 @@ serve_free(struct conn *c)
 	if (c->state == ST_CHECK)
 		flight_cancel(&c->wait);
 	c->state = ST_DONE;
-	update_watches(c);
+	if (c->in_events != 0)
+		loop_release(c->loop, &c->inw);
+	if (c->out_events != 0)
+		loop_release(c->loop, &c->outw);
 	timer_cancel(c->loop, &c->timer);
 	free(c->resp);
 	reqbuf_free(&c->in);

@@ -41,6 +41,10 @@ int serve_is_idle(const struct conn *c);
  * without a complete head is closed to make room, its head may be waiting
  * unread.  Hooks may be called from here. */
 void serve_read_now(struct conn *c);
+/* The standalone server, right after accept(): the head has usually come
+ * with the handshake, and a read now saves a wake-up of the loop (on a
+ * non-blocking socket only).  Hooks may be called from here. */
+void serve_read_first(struct conn *c);
 /* The standalone server: a request whose client resets runs nothing, nor
  * does one whose client closes while it waits in the queue for a run. */
 void serve_watch_gone(struct conn *c);

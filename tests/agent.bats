@@ -175,15 +175,50 @@ as_user() {
 
 @test "a check we could not run (no descriptors): 'short-of-descriptors', never 'down' (inetd)" {
 	local args=() i
-	start_listener
-	for ((i = 0; i < 40; i++)); do
-		args+=(--port "$LPORT")
+	# Scripts hold their pipes for as long as they run (a loopback
+	# connect is settled inside the call and holds nothing).
+	for ((i = 0; i < 20; i++)); do
+		args+=(--script "sleep 0.2")
 	done
 	printf '' | (ulimit -n 20 && exec "$HC" --inetd --agent "${args[@]}") \
 		>"$T/line" 2>"$T/err"
 	cat "$T/err"
 	assert_line "short-of-descriptors"
 	grep -q "a check could not be run" "$T/err"
+}
+
+@test "--cache-ttl: an instant answer still reaches a client whose agent-send comes after it (no reset)" {
+	start_listener
+	mkscript count "echo run >>$T/runs"
+	agent_serve --port "$LPORT" --script "$T/count" --cache-ttl 60
+	agent_get "$APORT"
+	assert_line "up ready"
+	python3 - "$APORT" >"$T/line" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+time.sleep(0.3)  # the cached line is out long before this
+s.sendall(b"web1\n")
+got = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    got += d
+sys.stdout.buffer.write(got)
+# Had the server closed at once, web1 would have met a closed socket and a
+# reset: a send now would fail.  It lingers for our close instead.
+time.sleep(0.1)
+try:
+    s.sendall(b"more\n")
+    time.sleep(0.05)
+    s.sendall(b"more\n")
+    print("no reset")
+except OSError as e:
+    print("reset:", e)
+EOF
+	printf 'up ready\nno reset\n' >"$T/want"
+	diff "$T/want" "$T/line"
+	assert_equal "$(wc -l <"$T/runs")" 1
 }
 
 # --- listeners and modes --------------------------------------------------
@@ -443,7 +478,7 @@ flood_probes() {
 	grep -q 'closed=[1-9]' "$T/attack"
 }
 
-@test "the same flood against a table of 800 (ulimit -n 1024): idle agent connections make room" {
+@test "the same flood against a table of 800 (ulimit -n 1024): probes still get in" {
 	ulimit -n 4096
 	start_listener
 	PORT=$(free_port)
@@ -461,4 +496,37 @@ flood_probes() {
 	echo "# $BATS_TEST_DESCRIPTION: http $OK_HTTP/12, agent $OK_AGENT/12 (slowest ${MAX_MS}ms); evictions: $(grep -c 'makes room' "$T/hc.log")" >&3
 	[ "$OK_HTTP" -eq 12 ]
 	[ "$OK_AGENT" -eq 12 ]
+}
+
+@test "a table of about 15 (ulimit -n 64) held by 40 agent connections that never read nor close: they make room, probes answered within 1 s" {
+	start_listener
+	PORT=$(free_port)
+	APORT=$(free_port)
+	bg bash -c 'ulimit -n 64 && exec "$0" "$@"' "$HC" --listener \
+		"127.0.0.1:$PORT" --agent-listener "127.0.0.1:$APORT" \
+		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
+	HC_PID=$BG_PID
+	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
+	# A table smaller than the 40 connections below.
+	[ "$(sed -n 's/.*debug up to \([0-9]*\) connections.*/\1/p' "$T/hc.log")" -lt 40 ]
+	python3 - "$APORT" "$T/held" <<'EOF' 3>&- &
+import socket, sys, time
+held = []
+for i in range(40):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", int(sys.argv[1])))
+    held.append(s)
+open(sys.argv[2], "w").write("held\n")
+time.sleep(5)
+EOF
+	PIDS+=($!)
+	wait_until 5 test -s "$T/held"
+	wait_until 5 grep -q 'makes room' "$T/hc.log"
+	assert_equal "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+		"http://127.0.0.1:$PORT/")" 200
+	agent_get "$APORT" 'probe\n'
+	assert_line "up ready"
+	[ "$ms" -lt 1000 ]
+	echo "# $BATS_TEST_DESCRIPTION: agent probe ${ms}ms; evictions: $(grep -c 'makes room' "$T/hc.log")" >&3
 }

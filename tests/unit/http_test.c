@@ -285,6 +285,47 @@ test_keep_alive(void)
 		  1, 1, 1);
 }
 
+/* The Date line against strftime's in the C locale, at the edges of
+ * months, leap days and years, and 100000 times in between. */
+static void
+test_dates(void)
+{
+	static const time_t edges[] = {0,         -1,         951782400,
+				       951868800, 1767225599, 253402300799LL};
+	struct http_response resp = {.status = HTTP_200,
+				     .minor = 1,
+				     .content_type = "text/plain",
+				     .body = "",
+				     .body_len = 0};
+	char out[512], want[64], name[80];
+	unsigned long long x = 88172645463325252ULL;
+	size_t i, bad = 0;
+
+	for (i = 0; i < 100000 + 6; i++) {
+		struct tm tm;
+		char *p;
+
+		/* xorshift: years 1970-9999, the same every run */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		resp.date = i < 6 ? edges[i] : (time_t)(x % 253402300800ULL);
+		gmtime_r(&resp.date, &tm);
+		strftime(want, sizeof(want),
+			 "Date: %a, %d %b %Y %H:%M:%S GMT\r", &tm);
+		out[http_format(out, sizeof(out), &resp)] = '\0';
+		p = strstr(out, "Date: ");
+		if (p == NULL || strncmp(p, want, strlen(want)) != 0) {
+			if (bad++ == 0)
+				tap_escape(name, sizeof(name), want,
+					   strlen(want));
+		}
+		if (i < 6)
+			tap_ok(bad == 0, "http_format Date at %lld",
+			       (long long)resp.date);
+	}
+	tap_ok(bad == 0, "http_format Date at 100000 times%s%s",
+	       bad ? ": first wrong " : "", bad ? name : "");
+}
+
 int
 main(void)
 {
@@ -299,5 +340,6 @@ main(void)
 		format_case(&answers[i]);
 	test_chunked();
 	test_keep_alive();
+	test_dates();
 	return tap_end();
 }
