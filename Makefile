@@ -178,12 +178,14 @@ check: health-checker health-checker-asan health-checker-static \
 	SANITIZED=./health-checker-asan STATIC=./health-checker-static \
 		tests/run tests/*.bats $(UNIT_TESTS)
 
-CONTRIB = contrib/xinetd.health-checker contrib/inetd.conf contrib/default \
+CONTRIB = contrib/xinetd.health-checker contrib/xinetd.health-checker-agent \
+	contrib/inetd.conf contrib/default \
 	contrib/haproxy.cfg contrib/aws-target-group.md contrib/supervisord.conf
 CHECKS = contrib/checks/zk-ruok contrib/checks/zk-mntr \
 	contrib/checks/pg-isready contrib/checks/redis-ping
 UNITS = units/health-checker.socket units/health-checker@.service \
-	units/health-checker.service units/health-checker-server.socket
+	units/health-checker.service units/health-checker-server.socket \
+	units/health-checker-agent.socket units/health-checker-agent@.service
 
 # Units and contrib name the installed binary and scripts: paths rewritten
 # to BINDIR and DOCDIR as they are copied.  STATIC=1 installs the static
@@ -237,6 +239,8 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/health-checker@.service \
 		$(DESTDIR)$(UNITDIR)/health-checker.service \
 		$(DESTDIR)$(UNITDIR)/health-checker-server.socket \
+		$(DESTDIR)$(UNITDIR)/health-checker-agent.socket \
+		$(DESTDIR)$(UNITDIR)/health-checker-agent@.service \
 		$(DESTDIR)$(SYSUSERSDIR)/health-checker.conf \
 		$(DESTDIR)$(TMPFILESDIR)/health-checker.conf \
 		$(DESTDIR)$(GENERATORDIR)/health-checker-generator
@@ -247,8 +251,8 @@ clean:
 	rm -f health-checker health-checker-asan health-checker-static \
 		health-checker-static-aarch64 \
 		tests/listen tests/bench/ref-server tests/bench/ref-oneshot \
-		tests/bench/ref-oneshot-static tests/bench/execs tests/fuzz/http-fuzz \
-		tests/fuzz/words-fuzz
+		tests/bench/ref-oneshot-static tests/bench/execs tests/bench/conns \
+		tests/fuzz/http-fuzz tests/fuzz/words-fuzz
 	rm -rf dist build/unit
 
 .PHONY: all check clean werror bench install uninstall fuzz sanitize lint \
@@ -267,9 +271,13 @@ tests/bench/ref-oneshot-static: tests/bench/ref-oneshot.c
 tests/bench/execs: tests/bench/execs.c
 	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/execs.c $(LDFLAGS)
 
+tests/bench/conns: tests/bench/conns.c
+	$(CC) $(HC_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ tests/bench/conns.c $(LDFLAGS)
+
 # Not part of check: prints figures beside references measured in the same run.
 bench: health-checker health-checker-static tests/listen tests/bench/ref-server \
-	tests/bench/ref-oneshot tests/bench/ref-oneshot-static tests/bench/execs
+	tests/bench/ref-oneshot tests/bench/ref-oneshot-static tests/bench/execs \
+	tests/bench/conns
 	tests/bench/run
 
 # Fuzzing (clang with libFuzzer): FUZZ_SECONDS per target; new inputs go to a

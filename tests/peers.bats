@@ -6,6 +6,7 @@
 
 setup() {
 	load helpers
+	load peers
 	common_setup
 	PEERS=$BATS_TEST_DIRNAME/peers
 	REPO=$BATS_TEST_DIRNAME/..
@@ -13,31 +14,6 @@ setup() {
 
 teardown() {
 	common_teardown
-}
-
-need() { # PROGRAM PACKAGE: skip unless PROGRAM is installed
-	command -v "$1" >/dev/null 2>&1 && return 0
-	[ -x "/usr/sbin/$1" ] && return 0
-	skip "$1 is not installed (Debian package: $2)"
-}
-
-sbin() { # PROGRAM: its path (daemons live in /usr/sbin, often not in PATH)
-	command -v "$1" 2>/dev/null || echo "/usr/sbin/$1"
-}
-
-# show FILE...: the files on stderr, for a failing test's output.
-show() {
-	local f
-	for f in "$@"; do
-		echo "--- $f" >&2
-		cat "$f" >&2 2>/dev/null
-	done
-}
-
-# failed FILE...: show the files, then fail.
-failed() {
-	show "$@"
-	return 1
 }
 
 # activate LOG OPTIONS... -- CMD...: systemd-socket-activate OPTIONS on a
@@ -74,58 +50,6 @@ assert_body() { # FILE TEXT: FILE holds exactly TEXT
 	fi
 }
 
-# kill_listener PID: the fixture listener is gone, its port closed.
-kill_listener() {
-	kill "$1"
-	wait_until 5 gone "$1"
-}
-
-# --- xinetd ---------------------------------------------------------------
-
-# start_xinetd CHECKS: the real xinetd in the foreground with the shipped
-# contrib/xinetd.health-checker, rewritten for this test: a free loopback
-# port, the built binary, its server_args' checks replaced by CHECKS (its
-# other options, the request deadline, kept), user root (or no user switch
-# when we are not root) and its state in $T, not the package's user and
-# /run/health-checker.  The port in XPORT.
-start_xinetd() {
-	local args user_sed
-	args="$(sed -n 's/^[[:space:]]*server_args[[:space:]]*=.*\(--request-timeout [0-9.]*\).*/\1/p' \
-		"$REPO/contrib/xinetd.health-checker") $1"
-	XPORT=$(free_port)
-	if [ "$(id -u)" -eq 0 ]; then
-		user_sed='s|^\([[:space:]]*user[[:space:]]*=\).*|\1 root|'
-	else
-		user_sed='/^[[:space:]]*user[[:space:]]*=/d'
-	fi
-	{
-		printf 'defaults\n{\n}\n'
-		sed -e "s|^\\([[:space:]]*port[[:space:]]*=\\).*|\\1 $XPORT|" \
-			-e "s|^\\([[:space:]]*server[[:space:]]*=\\).*|\\1 $HC|" \
-			-e "s|^\\([[:space:]]*server_args[[:space:]]*=\\).*|\\1 $args|" \
-			-e "$user_sed" \
-			-e '/^[[:space:]]*group[[:space:]]*=/d' \
-			-e "s|RUNTIME_DIRECTORY=/run/health-checker|RUNTIME_DIRECTORY=$T|" \
-			-e 's|^{$|{\n\tbind\t\t= 127.0.0.1|' \
-			"$REPO/contrib/xinetd.health-checker"
-	} >"$T/xinetd.conf"
-	# Each rewrite took: the shipped file still has the lines this expects.
-	grep -Eq "^[[:space:]]*port[[:space:]]*= $XPORT\$" "$T/xinetd.conf" &&
-		grep -Fq "= $HC" "$T/xinetd.conf" &&
-		grep -Fq "= $args" "$T/xinetd.conf" &&
-		grep -Eq '^[[:space:]]*bind[[:space:]]*= 127\.0\.0\.1$' "$T/xinetd.conf" || {
-		show "$T/xinetd.conf"
-		echo "contrib/xinetd.health-checker no longer has the expected lines" >&2
-		return 1
-	}
-	bg "$(sbin xinetd)" -dontfork -stayalive -f "$T/xinetd.conf" \
-		-pidfile "$T/xinetd.pid" -filelog "$T/xinetd.log"
-	XINETD_PID=$BG_PID
-	wait_port "$XPORT" || {
-		show "$T/xinetd.conf" "$T/xinetd.log"
-		return 1
-	}
-}
 
 @test "xinetd (shipped service): healthy answer, every byte" {
 	need xinetd xinetd
@@ -210,58 +134,6 @@ start_xinetd() {
 	wait_until 2 gone "$(cat "$T/sleeper.pid")"
 }
 
-# --- HAProxy --------------------------------------------------------------
-
-# stats COMMAND: COMMAND on HAProxy's stats socket, the answer on stdout.
-stats() {
-	python3 - "$T/stats.sock" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-got = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    got += chunk
-sys.stdout.write(got.decode())
-EOF
-}
-
-# server_state: "OP_STATE CHECK_RESULT" of server b/s (op state 2 = UP,
-# 0 = DOWN; check result 3 = passed, 2 = failed).
-server_state() {
-	stats "show servers state b" | awk '$2 == "b" && $4 == "s" { print $6, $12 }'
-}
-is_up() { [ "$(server_state)" = "2 3" ]; }
-is_down() { [ "$(server_state)" = "0 2" ]; }
-
-# start_haproxy WATCHED CHECKPORT HTTPCHK-LINES: HAProxy in the foreground
-# with backend b, server s on WATCHED, checked over HTTP on CHECKPORT with
-# the given option httpchk / http-check lines, fast timings.
-start_haproxy() {
-	cat >"$T/haproxy.cfg" <<-EOF
-		global
-		    stats socket $T/stats.sock mode 600 level admin
-		defaults
-		    mode tcp
-		    timeout connect 2s
-		    timeout client 5s
-		    timeout server 5s
-		    timeout check 3s
-		backend b
-		$3
-		    server s 127.0.0.1:$1 check port $2 inter 200 fall 1 rise 1
-	EOF
-	bg "$(sbin haproxy)" -f "$T/haproxy.cfg" -db 2>"$T/haproxy.log" >&2
-	HAPROXY_PID=$BG_PID
-	wait_until 5 test -S "$T/stats.sock" || {
-		show "$T/haproxy.cfg" "$T/haproxy.log"
-		return 1
-	}
-}
 
 # up_down_up HCLOG...: server s goes UP, DOWN once the watched listener
 # (LISTENER_PID, port WATCHED) dies, UP again once a listener is back on

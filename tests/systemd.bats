@@ -202,18 +202,25 @@ fake_zk() {
 	assert_equal "$(code)" 200
 }
 
-@test "4 sources x 100 idle connections, reopened as closed: 12 of 12 probes from a fifth answered 200" {
-	local i src ok=0 c
-	listen_inside 7000
-	opts "--port 7000"
-	use health-checker.socket
+# idle_sources PORT: 4 source addresses holding 100 idle connections each
+# on PORT inside, reopened as fast as they are closed, for 10 s; all open.
+idle_sources() {
+	local src
 	for src in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5; do
-		bg_netns "$LOAD" hold 127.0.0.1 5000 --idle 100 --seconds 10 \
+		bg_netns "$LOAD" hold 127.0.0.1 "$1" --idle 100 --seconds 10 \
 			--source "$src" >"$BATS_TEST_TMPDIR/hold.$src"
 	done
 	for src in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5; do
-		wait_until 10 grep -q ready "$BATS_TEST_TMPDIR/hold.$src"
+		wait_until 10 grep -q ready "$BATS_TEST_TMPDIR/hold.$src" || return 1
 	done
+}
+
+@test "4 sources x 100 idle connections, reopened as closed: 12 of 12 probes from a fifth answered 200" {
+	local i ok=0 c
+	listen_inside 7000
+	opts "--port 7000"
+	use health-checker.socket
+	idle_sources 5000
 	for i in $(seq 12); do
 		c=$(code 5000 2)
 		[ "$c" != 200 ] || ok=$((ok + 1))
@@ -607,4 +614,98 @@ while True:
 	echo "$output" >&2
 	[ "$status" -eq 0 ]
 	assert_equal "$(verify_own_lines <<<"$output")" ""
+}
+
+# --- the agent socket: HAProxy's agent-check, a process per connection -------
+
+# agent_line [SEND [SECONDS]]: the whole answer of health-checker-agent.socket
+# on 5001 inside, SEND (printf format) sent first, or nothing, within
+# SECONDS (default 10); in $output.
+agent_line() {
+	# shellcheck disable=SC2059
+	output=$(printf "${1-}" |
+		netns python3 "$BATS_TEST_DIRNAME/client.py" 127.0.0.1 5001 --timeout "${2:-10}") || true
+}
+
+# use_agent: health-checker-agent.socket started, stopped at teardown.
+use_agent() {
+	undo "systemctl stop health-checker-agent.socket 'health-checker-agent@*.service'"
+	ct systemctl start health-checker-agent.socket
+	wait_until 10 open_inside 5001
+}
+
+@test "health-checker-agent.socket: up ready, down #REASON, drain on port 5001, with and without an agent-send line; every instance exits 0" {
+	local send
+	listen_inside 7000
+	undo "rm -f /run/health-checker.maintenance"
+	opts "--port 7000 --maintenance-file /run/health-checker.maintenance"
+	use_agent
+	for send in '' 'hello\n'; do
+		agent_line "$send"
+		assert_equal "$output" "up ready"
+	done
+	ct systemctl stop hc-listen-7000.service
+	for send in '' 'hello\n'; do
+		agent_line "$send"
+		[[ $output == "down #"*"127.0.0.1:7000"* ]] || {
+			echo "agent line: '$output'" >&2
+			false
+		}
+	done
+	ct touch /run/health-checker.maintenance
+	agent_line
+	assert_equal "$output" drain
+	# Every answer exited 0: no failed instance, the socket listening.
+	run ct systemctl list-units --failed --no-legend --plain 'health-checker-agent@*'
+	assert_equal "$output" ""
+	assert_equal "$(ct systemctl is-active health-checker-agent.socket)" active
+	# As the package's user, in the shared sandbox.
+	run ct systemctl show -P User health-checker-agent@probe.service
+	assert_equal "$output" health-checker
+}
+
+@test "health-checker-agent.socket: 4 sources x 100 idle connections that never read, reopened as closed, leave 12 of 12 agent probes from a fifth answered; a flood of 1000 leaves it active" {
+	local i ok=0 out
+	listen_inside 7000
+	opts "--port 7000"
+	use_agent
+	idle_sources 5001
+	for i in $(seq 12); do
+		agent_line "" 2
+		[ "$output" != "up ready" ] || ok=$((ok + 1))
+		echo "probe $i: $output" >&2
+		sleep 0.5
+	done
+	echo "# agent socket, idle attack: $ok of 12 probes answered up ready" >&3
+	assert_equal "$ok" 12
+	out=$(netns "$LOAD" requests 127.0.0.1 5001 1000 --parallel 100 --timeout 5 --request 'hello\n')
+	# load counts HTTP 200s as ok: agent lines are "other" to it.
+	echo "# agent socket, flood: $out" >&3
+	assert_equal "$(ct systemctl is-active health-checker-agent.socket)" active
+	agent_line
+	assert_equal "$output" "up ready"
+}
+
+@test "health-checker-agent.socket and its service: installed, verify clean, PollLimitIntervalSec=0 from the generator where systemd knows the key, exposure at most 3.0" {
+	local v level
+	ct grep -q '^ExecStart=/usr/bin/health-checker --agent ' /etc/systemd/system/health-checker-agent@.service
+	run ct systemd-analyze verify --man=no /etc/systemd/system/health-checker-agent.socket \
+		/etc/systemd/system/health-checker-agent@.service
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	assert_equal "$(verify_own_lines <<<"$output")" ""
+	v=$(systemd_version)
+	run ct systemctl show -P DropInPaths health-checker-agent.socket
+	if [ "$v" -ge 255 ]; then
+		assert_equal "$output" /run/systemd/generator/health-checker-agent.socket.d/poll-limit.conf
+		assert_equal "$(ct systemctl show -P PollLimitIntervalUSec health-checker-agent.socket)" 0
+	else
+		assert_equal "$output" ""
+	fi
+	# The sandbox of health-checker@.service: the same exposure.
+	run ct systemd-analyze security --no-pager health-checker-agent@probe.service
+	level=$(sed -n 's/^.*Overall exposure level for [^:]*: \([0-9][0-9.]*\) .*$/\1/p' <<<"$output")
+	echo "# health-checker-agent@probe.service: exposure $level" >&3
+	[ -n "$level" ]
+	awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }'
 }
