@@ -115,7 +115,8 @@ static const struct opt table[] = {
 	 .help = "standalone: requests in progress at once (default 64)"},
 	{"details", NULL, OPT_BOOL, SEC_ANSWERS, FIELD(details),
 	 .help = "list every check in the body (JSON with Accept:\n"
-		 "application/json) (default off)"},
+		 "application/json or application/health+json)\n"
+		 "(default off)"},
 	{"fail-status", "CODE", OPT_CHOICE, SEC_ANSWERS, FIELD(fail_status),
 	 .choices = fail_statuses, .expect = "504, 503 or 500",
 	 .help = "status when unhealthy: 504, 503 or 500 (default 504)"},

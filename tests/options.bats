@@ -125,7 +125,8 @@ Modes:
   --max-connections N     standalone: requests in progress at once (default 64)
 Answers:
   --details               list every check in the body (JSON with Accept:
-                          application/json) (default off)
+                          application/json or application/health+json)
+                          (default off)
   --fail-status CODE      status when unhealthy: 504, 503 or 500 (default 504)
   --maintenance-file PATH while PATH exists, answer 503 Maintenance without
                           running the checks (default none)
