@@ -33,14 +33,14 @@ HC_LDFLAGS = -pie -Wl,-z,relro,-z,now
 SRC = src/main.c src/options.c src/targets.c src/arena.c src/words.c \
 	src/log.c src/loop.c src/http.c src/runtime.c src/sd.c \
 	src/server.c src/admit.c src/peer.c src/serve.c src/answer.c \
-	src/reqbuf.c src/agent.c src/agentconn.c \
+	src/reqbuf.c src/persist.c src/agent.c src/agentconn.c \
 	src/flight.c src/statefile.c src/change.c src/maint.c src/runfile.c \
 	src/checks.c src/probe.c src/kind_connect.c src/kind_http.c \
 	src/kind_script.c src/spawn.c src/reap.c src/lookup.c src/report.c
 HDR = src/version.h src/options.h src/targets.h src/arena.h src/words.h src/log.h \
 	src/loop.h src/http.h src/runtime.h src/sd.h \
 	src/server.h src/admit.h src/peer.h src/serve.h src/answer.h \
-	src/reqbuf.h src/agent.h src/agentconn.h \
+	src/reqbuf.h src/serve_conn.h src/agent.h src/agentconn.h \
 	src/flight.h src/statefile.h src/change.h src/maint.h src/runfile.h \
 	src/checks.h src/probe.h src/kind_connect.h src/kind_http.h \
 	src/kind_script.h src/spawn.h src/reap.h src/lookup.h src/report.h

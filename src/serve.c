@@ -14,50 +14,15 @@
 #include "maint.h"
 #include "peer.h"
 #include "reqbuf.h"
-#include "serve.h"
+#include "serve_conn.h"
+
+/* The exchange, in every mode; what a kept-alive connection does between
+ * its requests is in persist.c (the conn they share: serve_conn.h). */
 
 /* After answering: how long and how much to read so that closing does not
  * reset a connection whose client is still sending (RST eats the answer). */
 #define DRAIN_MS 1000
 #define DRAIN_MAX ((size_t)1024 * 1024)
-
-enum state { ST_READ, ST_CHECK, ST_WRITE, ST_DRAIN, ST_DONE };
-
-struct conn {
-	struct loop *loop;
-	struct flight *fl;
-	const struct options *o;
-	enum state state;
-	struct watch inw, outw;         /* outw only when out_fd is not in_fd */
-	unsigned in_events, out_events; /* what the loop watches now */
-	int in_eof;                     /* nothing more to read */
-	int head_told;                  /* hooks->head called */
-	int want_out;                   /* a write would block */
-	int peer_fin, peer_reset;       /* how the input ended */
-	int watch_gone;                 /* serve_watch_gone() */
-	int may_keep;                   /* serve_keep_alive(), not closing */
-	int keep;   /* this answer leaves the connection open */
-	int served; /* answers given on this connection */
-	int resume; /* the timer is for bytes that came before it */
-	int fresh;  /* the head was read in this turn of the loop */
-	struct timer timer;
-	struct flight_wait wait;
-	int64_t started;
-	struct http_request req;
-	char *resp;
-	size_t resp_len, resp_off;
-	size_t drained;
-	const struct serve_hooks *hooks;
-	void (*idle)(void *ctx, struct conn *c); /* serve_keep_alive() */
-	void *ctx;
-	char peer[64];
-	struct reqbuf in; /* what has been read and not used up */
-};
-
-/* Keep-alive, below: between one answer and the next request. */
-static void next_request(struct conn *c);
-static void start_body(struct conn *c);
-static int eat_body(struct conn *c);
 
 /* The peer as logs show it.  Asked of the socket at the start only when
  * debug lines (which use c->peer as it is) are on: a one-shot at the
@@ -86,8 +51,8 @@ watch(struct loop *loop, struct watch *w, unsigned *now, unsigned want)
 
 /* The input stays watched from the first byte to the end of the drain, so
  * a healthy exchange costs one registration, not one per state. */
-static void
-update_watches(struct conn *c)
+void
+serve_update_watches(struct conn *c)
 {
 	int shared = c->outw.fd == c->inw.fd;
 	/* Pipelined bytes that fill the buffer wait for their turn. */
@@ -104,8 +69,8 @@ update_watches(struct conn *c)
 /* The watches stay in the epoll set until serve_free(), whose caller
  * closes the descriptors: the close takes them out (loop_release knows
  * when it would not), and an EPOLL_CTL_DEL per connection is saved. */
-static void
-finish(struct conn *c, enum serve_outcome outcome)
+void
+serve_finish(struct conn *c, enum serve_outcome outcome)
 {
 	c->state = ST_DONE;
 	timer_cancel(c->loop, &c->timer);
@@ -130,13 +95,13 @@ start_drain(struct conn *c)
 	c->want_out = 0;
 	/* As nginx's lingering close: only when more input may come. */
 	if (!may_be_sending(c)) {
-		finish(c, SERVE_ANSWERED);
+		serve_finish(c, SERVE_ANSWERED);
 		return;
 	}
 	/* ENOTSOCK on a pipe (inetd tests): nothing to shut down there. */
 	shutdown(c->outw.fd, SHUT_WR);
 	c->state = ST_DRAIN;
-	update_watches(c);
+	serve_update_watches(c);
 	timer_arm(c->loop, &c->timer, loop_now() + DRAIN_MS);
 }
 
@@ -155,17 +120,17 @@ write_some(struct conn *c)
 			continue;
 		if (errno == EAGAIN) {
 			c->want_out = 1;
-			update_watches(c);
+			serve_update_watches(c);
 			return;
 		}
 		log_msg(LOGLVL_DEBUG, "request %s: answer not delivered: %s",
 			c->peer, strerror(errno));
-		finish(c, SERVE_FAILED);
+		serve_finish(c, SERVE_FAILED);
 		return;
 	}
 	c->served++;
 	if (c->keep && c->may_keep)
-		next_request(c);
+		persist_next(c);
 	else
 		start_drain(c);
 }
@@ -209,7 +174,7 @@ send_answer(struct conn *c, struct answer *a)
 	c->resp_len = c->resp == NULL ? 0 : http_format(c->resp, cap, &r);
 	answer_free(a);
 	if (c->resp_len == 0) {
-		finish(c, SERVE_FAILED);
+		serve_finish(c, SERVE_FAILED);
 		return;
 	}
 	c->resp_off = 0;
@@ -247,17 +212,7 @@ abandon(struct conn *c)
 	log_msg(LOGLVL_DEBUG, "request %s: the client has gone", c->peer);
 	if (c->state == ST_CHECK)
 		flight_cancel(&c->wait);
-	finish(c, SERVE_QUIET);
-}
-
-/* Whether a close of the client's side, while its request waits, means
- * nobody will read the answer: not on a kept-alive connection that sent
- * more than this request or had answers already, whose client half-closes
- * when it has nothing more to say and still reads (pipelining). */
-static int
-fin_means_gone(const struct conn *c)
-{
-	return !c->keep || (c->served == 0 && c->in.len == 0);
+	serve_finish(c, SERVE_QUIET);
 }
 
 /* Asked by the flight just before a run starts for c: a reset (or, for a
@@ -268,7 +223,7 @@ client_gone(struct flight_wait *w, int waited)
 {
 	struct conn *c = w->ctx;
 	struct pollfd p;
-	int fin_is_gone = waited && fin_means_gone(c);
+	int fin_is_gone = waited && persist_fin_means_gone(c);
 
 	if (c->peer_reset || (fin_is_gone && c->peer_fin))
 		return 1;
@@ -345,7 +300,7 @@ got_request(struct conn *c)
 	timer_cancel(c->loop, &c->timer);
 	c->keep = c->may_keep && c->req.keep_alive && !c->req.unframed;
 	if (c->keep)
-		start_body(c);
+		persist_start_body(c);
 	/* A drained node: `touch` the file before a deploy, `rm` after. */
 	if (maint_check(&c->fl->maint, c->o)) {
 		log_msg(LOGLVL_DEBUG, "verdict maintenance 503 (%s exists)",
@@ -362,8 +317,8 @@ got_request(struct conn *c)
 }
 
 /* The client closed its side before a complete head. */
-static void
-head_eof(struct conn *c)
+void
+serve_head_eof(struct conn *c)
 {
 	c->in_eof = 1;
 	if (c->in.len > 0) {
@@ -376,12 +331,12 @@ head_eof(struct conn *c)
 	if (c->served == 0)
 		log_msg(LOGLVL_DEBUG, "connection %s closed without a request",
 			c->peer);
-	finish(c, c->served == 0 ? SERVE_QUIET : SERVE_ANSWERED);
+	serve_finish(c, c->served == 0 ? SERVE_QUIET : SERVE_ANSWERED);
 }
 
 /* A complete head, or a bad one, in c->req. */
-static void
-head_done(struct conn *c)
+void
+serve_head_done(struct conn *c)
 {
 	c->resume = 0;
 	if (c->req.status != HTTP_200)
@@ -395,10 +350,9 @@ read_head(struct conn *c)
 {
 	long room = reqbuf_room(&c->in);
 	ssize_t n;
-	int body;
 
 	if (room == -1) {
-		finish(c, SERVE_FAILED);
+		serve_finish(c, SERVE_FAILED);
 		return;
 	}
 	n = read(c->inw.fd, c->in.buf + c->in.len, (size_t)room);
@@ -408,47 +362,32 @@ read_head(struct conn *c)
 			return;
 		log_msg(LOGLVL_DEBUG, "request %s: read: %s", c->peer,
 			strerror(errno));
-		finish(c, c->in.len == 0 ? SERVE_QUIET : SERVE_FAILED);
+		serve_finish(c, c->in.len == 0 ? SERVE_QUIET : SERVE_FAILED);
 		return;
 	}
 	if (n == 0) {
-		head_eof(c);
+		serve_head_eof(c);
 		return;
 	}
-	/* The next request's first byte: its own deadline from now. */
-	if (c->served > 0 && c->in.len == 0 && !c->in.in_body)
-		timer_arm(c->loop, &c->timer,
-			  loop_now() + c->o->request_timeout_ms);
-	body = c->in.in_body;
-	c->in.len += (size_t)n;
-	if (!eat_body(c))
+	if (!persist_came(c, (size_t)n))
 		return;
-	/* A body that ends after its answer: from here the connection waits
-	 * as after the answer (idle, or for the rest of the next head). */
-	if (body) {
-		reqbuf_trim(&c->in); /* an idle connection holds no buffer */
-		timer_arm(c->loop, &c->timer,
-			  loop_now() + (c->in.len == 0
-						? c->o->idle_timeout_ms
-						: c->o->request_timeout_ms));
-	}
 	if (c->in.len > 0 &&
 	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE) {
-		c->fresh = 1; /* c may be gone after head_done() */
-		head_done(c);
+		c->fresh = 1; /* c may be gone after serve_head_done() */
+		serve_head_done(c);
 	}
 }
 
 /* No more input: how the last read (n) ended it; returns 0. */
-static int
-input_ended(struct conn *c, ssize_t n)
+int
+serve_input_ended(struct conn *c, ssize_t n)
 {
 	if (n == 0)
 		c->peer_fin = 1;
 	else if (n < 0)
 		c->peer_reset = 1;
 	c->in_eof = 1;
-	update_watches(c);
+	serve_update_watches(c);
 	return 0;
 }
 
@@ -470,107 +409,7 @@ discard_input(struct conn *c)
 		if (c->drained < DRAIN_MAX)
 			return 1;
 	}
-	return input_ended(c, n);
-}
-
-/* Drops what has come of the request's body; returns whether it has all
- * been read.  One that cannot be closes the connection after the answer
- * (the drain takes the rest). */
-static int
-eat_body(struct conn *c)
-{
-	int done = reqbuf_eat_body(&c->in);
-
-	if (c->in.bad)
-		c->keep = 0;
-	return done;
-}
-
-/* A request that may be followed by another.  head_len 0 from here: were
- * the answer to close after all, the drain would not know what is left
- * unread. */
-static void
-start_body(struct conn *c)
-{
-	reqbuf_start_body(&c->in, &c->req);
-	c->req.head_len = 0;
-	if (c->in.bad)
-		c->keep = 0;
-}
-
-/* Keep-alive, while a request is checked or answered: what comes is its
- * body (dropped) or the next requests (kept, up to a buffer's worth).
- * Returns 0 at the end of the input. */
-static int
-read_more(struct conn *c)
-{
-	long room = reqbuf_room(&c->in);
-	ssize_t n;
-
-	if (room <= 0) {
-		/* No memory to keep them: this answer closes, and the drain
-		 * takes what comes. */
-		if (room == -1)
-			c->keep = 0;
-		return 1;
-	}
-	n = read(c->inw.fd, c->in.buf + c->in.len, (size_t)room);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 1;
-	if (n > 0) {
-		c->in.len += (size_t)n;
-		eat_body(c);
-		update_watches(c);
-		return 1;
-	}
-	input_ended(c, n);
-	if (c->peer_reset)
-		c->keep = 0;
-	return 0;
-}
-
-/* Answered, and the connection stays: back to waiting for a head, which
- * may have come already (pipelining).  One waiting with nothing holds no
- * buffer, and the idle timeout closes it. */
-static void
-next_request(struct conn *c)
-{
-	int idle;
-
-	free(c->resp);
-	c->resp = NULL;
-	c->resp_len = c->resp_off = 0;
-	c->want_out = 0;
-	c->head_told = 0;
-	c->fresh = 0;
-	c->state = ST_READ;
-	c->started = loop_now();
-	reqbuf_trim(&c->in);
-	c->idle(c->ctx, c);
-	update_watches(c);
-	/* What has come already is for the next turn of the loop, not for
-	 * inside the write that ended this answer. */
-	c->resume = c->in.len > 0 || c->in_eof;
-	idle = c->in.len == 0 && !c->in.in_body;
-	timer_arm(c->loop, &c->timer,
-		  c->resume ? c->started
-		  : idle    ? c->started + c->o->idle_timeout_ms
-			    : c->started + c->o->request_timeout_ms);
-}
-
-/* Pipelined bytes, or the end of the input, after an answer. */
-static void
-resume_read(struct conn *c)
-{
-	c->resume = 0;
-	timer_arm(c->loop, &c->timer, loop_now() + c->o->request_timeout_ms);
-	if (!eat_body(c) || c->in.len == 0 ||
-	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_MORE) {
-		if (c->in_eof)
-			head_eof(c);
-		return;
-	}
-	head_done(c);
+	return serve_input_ended(c, n);
 }
 
 static void
@@ -584,10 +423,11 @@ on_in(struct watch *w, unsigned events)
 		break;
 	case ST_CHECK:
 		/* A reset ends the request; a close, one still queued. */
-		if (!(c->keep ? read_more(c) : discard_input(c)) &&
+		if (!(c->keep ? persist_read_more(c) : discard_input(c)) &&
 		    c->watch_gone &&
-		    (c->peer_reset || (c->peer_fin && fin_means_gone(c) &&
-				       flight_queued(&c->wait))))
+		    (c->peer_reset ||
+		     (c->peer_fin && persist_fin_means_gone(c) &&
+		      flight_queued(&c->wait))))
 			abandon(c);
 		break;
 	case ST_WRITE:
@@ -596,13 +436,13 @@ on_in(struct watch *w, unsigned events)
 			break;
 		}
 		if (c->keep)
-			read_more(c);
+			persist_read_more(c);
 		else
 			discard_input(c);
 		break;
 	case ST_DRAIN:
 		if (!discard_input(c))
-			finish(c, SERVE_ANSWERED);
+			serve_finish(c, SERVE_ANSWERED);
 		break;
 	default:
 		break;
@@ -626,20 +466,13 @@ on_timer(struct timer *t)
 
 	switch (c->state) {
 	case ST_READ:
-		if (c->resume) {
-			resume_read(c);
+		if (persist_timer(c))
 			break;
-		}
-		/* Idle after an answer, or a body that stopped coming. */
-		if (c->served > 0 && c->in.len == 0) {
-			finish(c, SERVE_QUIET);
-			break;
-		}
 		if (c->in.len == 0) {
 			log_msg(LOGLVL_DEBUG,
 				"connection %s sent nothing in %dms", c->peer,
 				c->o->request_timeout_ms);
-			finish(c, SERVE_QUIET);
+			serve_finish(c, SERVE_QUIET);
 		} else {
 			respond_error(c, HTTP_408);
 		}
@@ -647,10 +480,10 @@ on_timer(struct timer *t)
 	case ST_WRITE:
 		log_msg(LOGLVL_DEBUG, "request %s: client does not read",
 			c->peer);
-		finish(c, SERVE_FAILED);
+		serve_finish(c, SERVE_FAILED);
 		break;
 	default: /* ST_DRAIN: enough waiting */
-		finish(c, SERVE_ANSWERED);
+		serve_finish(c, SERVE_ANSWERED);
 		break;
 	}
 }
@@ -678,7 +511,7 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 	};
 	if (peer != NULL || log_enabled(LOGLVL_DEBUG))
 		peer_describe(in_fd, peer, c->peer, sizeof(c->peer));
-	update_watches(c);
+	serve_update_watches(c);
 	if (c->in_events == 0) {
 		free(c);
 		return NULL;
@@ -740,11 +573,4 @@ void
 serve_watch_gone(struct conn *c)
 {
 	c->watch_gone = 1;
-}
-
-void
-serve_keep_alive(struct conn *c, void (*idle)(void *ctx, struct conn *c))
-{
-	c->idle = idle;
-	c->may_keep = idle != NULL;
 }
