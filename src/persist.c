@@ -112,7 +112,6 @@ persist_next(struct conn *c)
 	c->resp_len = c->resp_off = 0;
 	c->want_out = 0;
 	c->head_told = 0;
-	c->fresh = 0;
 	c->state = ST_READ;
 	c->started = loop_now();
 	reqbuf_trim(&c->in);

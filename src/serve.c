@@ -227,10 +227,6 @@ client_gone(struct flight_wait *w, int waited)
 
 	if (c->peer_reset || (fin_is_gone && c->peer_fin))
 		return 1;
-	/* A run that starts as the head is read: a reset in the moment since
-	 * is not worth a syscall. */
-	if (!waited && c->fresh)
-		return 0;
 	p.fd = c->inw.fd;
 	p.events = POLLIN | POLLRDHUP;
 	p.revents = 0;
@@ -372,10 +368,8 @@ read_head(struct conn *c)
 	if (!persist_came(c, (size_t)n))
 		return;
 	if (c->in.len > 0 &&
-	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE) {
-		c->fresh = 1; /* c may be gone after serve_head_done() */
+	    http_parse(c->in.buf, c->in.len, &c->req) == HTTP_PARSE_DONE)
 		serve_head_done(c);
-	}
 }
 
 /* No more input: how the last read (n) ended it; returns 0. */

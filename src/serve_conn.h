@@ -36,7 +36,6 @@ struct conn {
 	int keep;   /* this answer leaves the connection open */
 	int served; /* answers given on this connection */
 	int resume; /* the timer is for bytes that came before it */
-	int fresh;  /* the head was read in this turn of the loop */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
