@@ -498,7 +498,10 @@ flood_probes() {
 	[ "$OK_AGENT" -eq 12 ]
 }
 
-@test "a table of about 15 (ulimit -n 64) held by 40 agent connections that never read nor close: they make room, probes answered within 1 s" {
+# small_table_serve: agent_serve's server (checking LPORT, a listener
+# started here) under ulimit -n 64: a table of about 15 connections, fewer
+# than the 40 the tests below hold.
+small_table_serve() {
 	start_listener
 	PORT=$(free_port)
 	APORT=$(free_port)
@@ -507,8 +510,11 @@ flood_probes() {
 		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
 	HC_PID=$BG_PID
 	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
-	# A table smaller than the 40 connections below.
 	[ "$(sed -n 's/.*debug up to \([0-9]*\) connections.*/\1/p' "$T/hc.log")" -lt 40 ]
+}
+
+@test "a table of about 15 (ulimit -n 64) held by 40 agent connections that never read nor close: they make room, probes answered within 1 s" {
+	small_table_serve
 	python3 - "$APORT" "$T/held" <<'EOF' 3>&- &
 import socket, sys, time
 held = []
@@ -532,15 +538,7 @@ EOF
 }
 
 @test "a table of about 15 held by 40 agent connections that speak only after their line: still evicted, probes answered within 700 ms" {
-	start_listener
-	PORT=$(free_port)
-	APORT=$(free_port)
-	bg bash -c 'ulimit -n 64 && exec "$0" "$@"' "$HC" --listener \
-		"127.0.0.1:$PORT" --agent-listener "127.0.0.1:$APORT" \
-		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
-	HC_PID=$BG_PID
-	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
-	[ "$(sed -n 's/.*debug up to \([0-9]*\) connections.*/\1/p' "$T/hc.log")" -lt 40 ]
+	small_table_serve
 	# Each reads its line, then sends a line of its own (which, had it
 	# come first, would have made it a prober that spoke) and holds the
 	# connection through the linger; reconnects once that is over.
