@@ -126,7 +126,9 @@ take_input(struct agent_conn *c)
 		c->got += (size_t)n;
 		if (!c->spoke && memchr(buf, '\n', (size_t)n) != NULL) {
 			c->spoke = 1;
-			if (c->hooks->spoke != NULL)
+			/* After the line, a line is no prober's: it would only
+			 * keep a lingering connection from making room. */
+			if (c->hooks->spoke != NULL && c->state < AG_LINGER)
 				c->hooks->spoke(c->ctx);
 		}
 		/* More than a prober sends: no more is taken, and the

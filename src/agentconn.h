@@ -14,9 +14,9 @@
 struct agent_conn;
 
 struct agent_hooks {
-	/* Once, when a whole line has come (HAProxy's agent-send): the
-	 * client speaks, as an HTTP client that sent its head (NULL: no
-	 * call). */
+	/* Once, when a whole line has come (HAProxy's agent-send) before
+	 * the answer is out: the client speaks, as an HTTP client that sent
+	 * its head (NULL: no call). */
 	void (*spoke)(void *ctx);
 	/* Once, when the line is out and the connection only waits for the
 	 * client to close (NULL: no call). */

@@ -117,7 +117,9 @@ qvalue(const char *p, size_t n)
 	size_t i, len = 0;
 	int zero = n > 0 && p[0] == '0', q, scale;
 
-	while (len < n && p[len] != ',' && p[len] != ';' && p[len] != ' ')
+	/* It ends at OWS too: "q=0\t," refuses as "q=0 ," does. */
+	while (len < n && p[len] != ',' && p[len] != ';' && p[len] != ' ' &&
+	       p[len] != '\t')
 		len++;
 	for (i = 1; zero && i < len; i++)
 		if (p[i] != '.' && p[i] != '0')

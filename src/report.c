@@ -45,12 +45,32 @@ report_text(const struct options *o, const struct verdict *v, size_t *len)
 	return out;
 }
 
-/* A JSON string; bytes from 0x80 up pass as they are (targets and reasons
- * come from the command line and strerror, UTF-8 or ASCII). */
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no
+ * overlong form, no surrogate, nothing above U+10FFFF), s[0] from 0x80
+ * up; 0 when there is none.  It stops at the first byte that does not
+ * fit, so never reads past the NUL. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
+	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2, i;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4 || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* A JSON string.  UTF-8 passes as it is; a byte that is not part of it
+ * (a path in Latin-1, say) becomes U+FFFD: JSON is UTF-8 (RFC 8259 8.1),
+ * and a parser refuses the whole body for one such byte. */
 static size_t
 json_string(char *out, const char *s)
 {
-	size_t n = 0;
+	size_t n = 0, k;
 
 	out[n++] = '"';
 	for (; *s != '\0'; s++) {
@@ -61,8 +81,15 @@ json_string(char *out, const char *s)
 			out[n++] = (char)c;
 		} else if (c < 0x20 || c == 0x7f) {
 			n += (size_t)sprintf(out + n, "\\u%04x", c);
-		} else {
+		} else if (c < 0x80) {
 			out[n++] = (char)c;
+		} else if ((k = utf8_len((const unsigned char *)s)) == 0) {
+			memcpy(out + n, "\\ufffd", 6);
+			n += 6;
+		} else {
+			memcpy(out + n, s, k);
+			n += k;
+			s += k - 1;
 		}
 	}
 	out[n++] = '"';

@@ -498,7 +498,10 @@ flood_probes() {
 	[ "$OK_AGENT" -eq 12 ]
 }
 
-@test "a table of about 15 (ulimit -n 64) held by 40 agent connections that never read nor close: they make room, probes answered within 1 s" {
+# small_table_serve: agent_serve's server (checking LPORT, a listener
+# started here) under ulimit -n 64: a table of about 15 connections, fewer
+# than the 40 the tests below hold.
+small_table_serve() {
 	start_listener
 	PORT=$(free_port)
 	APORT=$(free_port)
@@ -507,8 +510,11 @@ flood_probes() {
 		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
 	HC_PID=$BG_PID
 	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
-	# A table smaller than the 40 connections below.
 	[ "$(sed -n 's/.*debug up to \([0-9]*\) connections.*/\1/p' "$T/hc.log")" -lt 40 ]
+}
+
+@test "a table of about 15 (ulimit -n 64) held by 40 agent connections that never read nor close: they make room, probes answered within 1 s" {
+	small_table_serve
 	python3 - "$APORT" "$T/held" <<'EOF' 3>&- &
 import socket, sys, time
 held = []
@@ -529,4 +535,51 @@ EOF
 	assert_line "up ready"
 	[ "$ms" -lt 1000 ]
 	echo "# $BATS_TEST_DESCRIPTION: agent probe ${ms}ms; evictions: $(grep -c 'makes room' "$T/hc.log")" >&3
+}
+
+@test "a table of about 15 held by 40 agent connections that speak only after their line: still evicted, probes answered within 700 ms" {
+	small_table_serve
+	# Each reads its line, then sends a line of its own (which, had it
+	# come first, would have made it a prober that spoke) and holds the
+	# connection through the linger; reconnects once that is over.
+	python3 - "$APORT" "$T/held" <<'EOF' 3>&- &
+import selectors, socket, sys, time
+sel, hold = selectors.DefaultSelector(), []
+def new():
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", int(sys.argv[1])))
+    sel.register(s, selectors.EVENT_READ)
+for i in range(40):
+    new()
+open(sys.argv[2], "w").write("held\n")
+end = time.monotonic() + 8
+while time.monotonic() < end:
+    while hold and hold[0][0] < time.monotonic():
+        hold.pop(0)[1].close()
+        new()
+    for key, _ in sel.select(0.02):
+        try:
+            d = key.fileobj.recv(100)
+            if d:
+                key.fileobj.send(b"\n")
+        except OSError:
+            d = b""
+        if not d:
+            sel.unregister(key.fileobj)
+            hold.append((time.monotonic() + 1.2, key.fileobj))
+EOF
+	PIDS+=($!)
+	wait_until 5 test -s "$T/held"
+	# Their first lines answered: the table is full of lingering ones.
+	answered_40() { [ "$(grep -c 'agent up' "$T/hc.log")" -ge 40 ]; }
+	wait_until 5 answered_40
+	worst=0
+	for i in 1 2 3 4 5; do
+		agent_get "$APORT" 'probe\n'
+		assert_line "up ready"
+		[ "$ms" -le "$worst" ] || worst=$ms
+	done
+	echo "# $BATS_TEST_DESCRIPTION: slowest probe ${worst}ms; evictions: $(grep -c 'makes room' "$T/hc.log")" >&3
+	[ "$worst" -lt 700 ]
 }

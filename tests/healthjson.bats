@@ -189,6 +189,26 @@ sys.exit(0 if c["componentId"] == sys.argv[2] and c["output"] == "exit 4" else 1
 	assert_equal "$status" 0
 }
 
+@test "a target that is not UTF-8 (a Latin-1 path): both JSON bodies still parse, U+FFFD in its place" {
+	local odd=$T/caf$'\xe9'-$'\xff\xc0\xaf'-ok$'\xc3\xa9'
+	printf '#!/bin/sh\nexit 4\n' >"$odd"
+	chmod +x "$odd"
+	for accept in application/health+json application/json; do
+		request "GET / HTTP/1.0\r\nAccept: $accept\r\n\r\n" --details \
+			--script "'$odd' arg"
+		run python3 -c 'import json, sys
+body = open(sys.argv[1], "rb").read().partition(b"\r\n\r\n")[2]
+doc = json.loads(body.decode("utf-8"))
+c = doc["checks"]
+c = c[0]["target"] if isinstance(c, list) else c["script-1:responseTime"][0]["componentId"]
+want = sys.argv[2] + "/caf\ufffd-\ufffd\ufffd\ufffd-ok\u00e9"
+sys.exit(0 if c == want else 1)' "$T/answer" "$T"
+		echo "$accept: $output"
+		cat -A "$T/answer"
+		assert_equal "$status" 0
+	done
+}
+
 @test "health+json through the standalone server; HEAD gets the headers alone" {
 	start_httpd
 	serve --details --http "$U/ok" --script true

@@ -43,6 +43,16 @@ static struct report_case {
 	 {SPEC(CHECK_SCRIPT, "/opt/a\"b\\c\t\x01\x7f\xc3\xa9"),
 	  SPEC(CHECK_UNIX, "/run/\xff.sock")},
 	 {FAILED(7, "said \"no\"\nthen \\ left"), PASSED(2)}},
+	/* UTF-8 passes; any byte outside a well-formed sequence (a stray
+	 * byte, overlong, a surrogate, above U+10FFFF, cut short) is a
+	 * U+FFFD each in JSON, and as it is in text. */
+	{"utf8",
+	 0,
+	 2,
+	 {SPEC(CHECK_UNIX, "/run/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80.sock"),
+	  SPEC(CHECK_SCRIPT, "/opt/\xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80"
+			     "\xc3(\xe2\x82")},
+	 {PASSED(1), FAILED(2, "exit status 1")}},
 	{"no-reason", 0, 1, {SPEC(CHECK_TCP, "10.0.0.1:80")}, {FAILED(1, "")}},
 	/* Two checks of one target, and the types interleaved: each NAME its
 	 * type's rank. */
