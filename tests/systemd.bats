@@ -552,16 +552,20 @@ while True:
 	local c=$BATS_TEST_DIRNAME/../contrib
 	assert_equal "$(grep -v '^#' "$BATS_TEST_DIRNAME/../units/health-checker.tmpfiles")" \
 		"d /run/health-checker 0700 health-checker health-checker -"
-	grep -Eqx '[[:space:]]*user[[:space:]]*= health-checker' "$c/xinetd.health-checker"
-	grep -Eqx '[[:space:]]*group[[:space:]]*= health-checker' "$c/xinetd.health-checker"
-	grep -Eqx '[[:space:]]*env[[:space:]]*= RUNTIME_DIRECTORY=/run/health-checker' "$c/xinetd.health-checker"
+	for x in "$c/xinetd.health-checker" "$c/xinetd.health-checker-agent"; do
+		grep -Eqx '[[:space:]]*user[[:space:]]*= health-checker' "$x"
+		grep -Eqx '[[:space:]]*group[[:space:]]*= health-checker' "$x"
+		grep -Eqx '[[:space:]]*env[[:space:]]*= RUNTIME_DIRECTORY=/run/health-checker' "$x"
+	done
+	# Every service line (HTTP and agent) runs as health-checker.
 	run awk '!/^#/ && NF { print $5 }' "$c/inetd.conf"
-	assert_equal "$output" health-checker
+	assert_equal "$output" $'health-checker\nhealth-checker'
 	grep -qx 'user=health-checker' "$c/supervisord.conf"
 	grep -qx 'environment=RUNTIME_DIRECTORY="/run/health-checker"' "$c/supervisord.conf"
 	# No setting (comments aside) names nobody any more.
 	run sh -c 'cat "$@" | grep -Ev "^[[:space:]]*[#;]" | grep -w nobody' sh \
-		"$c/xinetd.health-checker" "$c/inetd.conf" "$c/supervisord.conf"
+		"$c/xinetd.health-checker" "$c/xinetd.health-checker-agent" \
+		"$c/inetd.conf" "$c/supervisord.conf"
 	assert_equal "$output" ""
 }
 
