@@ -54,10 +54,20 @@ assert_line() {
 # agent_serve ARGS...: a server with its HTTP listener on PORT and an agent
 # listener on APORT (127.0.0.1), both up; log in $T/hc.log.
 agent_serve() {
+	agent_serve_nofile "" "$@"
+}
+
+# agent_serve_nofile N ARGS...: agent_serve under ulimit -n N (none when
+# N is empty).
+agent_serve_nofile() {
+	local n=$1
+	shift
 	PORT=$(free_port)
 	APORT=$(free_port)
-	start_hc --listener "127.0.0.1:$PORT" --agent-listener \
-		"127.0.0.1:$APORT" "$@"
+	bg bash -c '[ -z "$0" ] || ulimit -n "$0" || exit; exec "$@"' "$n" \
+		"$HC" --listener "127.0.0.1:$PORT" --agent-listener \
+		"127.0.0.1:$APORT" "$@" 2>>"$T/hc.log"
+	HC_PID=$BG_PID
 	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" \
 		"$T/hc.log"
 }
@@ -129,19 +139,6 @@ agent_serve() {
 	[ "$(wc -l <"$T/runs")" -eq 1 ]
 }
 
-# as_user UID CMD...: exec CMD as a user of its own (as tests/children.bats
-# does), its state directory in $T: the process limit counts that user's
-# processes alone (root ignores it).
-as_user() {
-	local uid=$1
-	shift
-	chmod 755 "$T"
-	mkdir -p "$T/run-$uid"
-	chown "$uid:$uid" "$T/run-$uid"
-	RUNTIME_DIRECTORY=$T/run-$uid exec setpriv --reuid="$uid" \
-		--regid="$uid" --clear-groups "$@"
-}
-
 @test "a check we could not run (no processes): 'short-of-processes', a word that changes no state, said at error" {
 	# LeakSanitizer's thread at exit is refused by the same limit.
 	[ -z "${ASAN_OPTIONS-}" ] || export ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0
@@ -158,13 +155,7 @@ as_user() {
 	for ((i = 0; i < 40; i++)); do
 		args+=(--port "$LPORT")
 	done
-	PORT=$(free_port)
-	APORT=$(free_port)
-	bg bash -c 'ulimit -n 60 && exec "$0" "$@"' "$HC" --listener \
-		"127.0.0.1:$PORT" --agent-listener "127.0.0.1:$APORT" \
-		"${args[@]}" 2>>"$T/hc.log"
-	HC_PID=$BG_PID
-	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
+	agent_serve_nofile 60 "${args[@]}"
 	agent_get "$APORT"
 	cat "$T/hc.log"
 	assert_line "short-of-descriptors"
@@ -481,13 +472,7 @@ flood_probes() {
 @test "the same flood against a table of 800 (ulimit -n 1024): probes still get in" {
 	ulimit -n 4096
 	start_listener
-	PORT=$(free_port)
-	APORT=$(free_port)
-	bg bash -c 'ulimit -n 1024 && exec "$0" "$@"' "$HC" --listener \
-		"127.0.0.1:$PORT" --agent-listener "127.0.0.1:$APORT" \
-		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
-	HC_PID=$BG_PID
-	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
+	agent_serve_nofile 1024 --port "$LPORT" --log-level debug
 	bg "$LOAD" hold 127.0.0.1 "$APORT" --idle 1000 --trickle 200 \
 		--seconds 8 >"$T/attack"
 	wait_until 20 grep -q ready "$T/attack"
@@ -503,13 +488,7 @@ flood_probes() {
 # than the 40 the tests below hold.
 small_table_serve() {
 	start_listener
-	PORT=$(free_port)
-	APORT=$(free_port)
-	bg bash -c 'ulimit -n 64 && exec "$0" "$@"' "$HC" --listener \
-		"127.0.0.1:$PORT" --agent-listener "127.0.0.1:$APORT" \
-		--port "$LPORT" --log-level debug 2>>"$T/hc.log"
-	HC_PID=$BG_PID
-	wait_until 5 grep -q "listening on 127.0.0.1:$APORT (agent)\$" "$T/hc.log"
+	agent_serve_nofile 64 --port "$LPORT" --log-level debug
 	[ "$(sed -n 's/.*debug up to \([0-9]*\) connections.*/\1/p' "$T/hc.log")" -lt 40 ]
 }
 

@@ -172,19 +172,6 @@ busy_listener() {
 	[[ ${lines[0]} == "fail unix $T/full.sock "*"ms timed out: backlog full" ]]
 }
 
-# as_user UID CMD...: exec CMD as a user of its own (no name needed), its
-# state directory in $T: the process limit counts that user's processes
-# alone.  exec: under bg, the PID recorded is CMD's own.
-as_user() {
-	local uid=$1
-	shift
-	chmod 755 "$T"
-	mkdir -p "$T/run-$uid"
-	chown "$uid:$uid" "$T/run-$uid"
-	RUNTIME_DIRECTORY=$T/run-$uid exec setpriv --reuid="$uid" \
-		--regid="$uid" --clear-groups "$@"
-}
-
 @test "children: at the process limit a check says short of processes, not of descriptors" {
 	# RLIMIT_NPROC counts the user's processes: at 1, the checker's own
 	# fork fails with EAGAIN (root ignores the limit: another user).

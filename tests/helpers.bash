@@ -93,6 +93,19 @@ start_hc() {
 	HC_PID=$BG_PID
 }
 
+# as_user UID CMD...: exec CMD as a user of its own (no name needed), its
+# state directory in $T: the process limit counts that user's processes
+# alone.  exec: under bg, the PID recorded is CMD's own.
+as_user() {
+	local uid=$1
+	shift
+	chmod 755 "$T"
+	mkdir -p "$T/run-$uid"
+	chown "$uid:$uid" "$T/run-$uid"
+	RUNTIME_DIRECTORY=$T/run-$uid exec setpriv --reuid="$uid" \
+		--regid="$uid" --clear-groups "$@"
+}
+
 # stdin_from FILE CMD...: CMD with FILE on stdin (bash gives a background
 # job /dev/null otherwise); exec keeps the PID bg recorded.
 stdin_from() {
