@@ -50,23 +50,6 @@ struct agent_conn {
 	char peer[64];
 };
 
-/* Moves w from the events it has (*now) to want; 0, or -1 when the loop
- * would not take it (a regular file or /dev/null on stdin). */
-static int
-retune(struct loop *loop, struct watch *w, unsigned *now, unsigned want)
-{
-	int rc = 0;
-
-	if (want != 0 && *now == 0)
-		rc = loop_add(loop, w, want);
-	else if (want != 0 && want != *now)
-		rc = loop_mod(loop, w, want);
-	else if (want == 0 && *now != 0)
-		loop_del(loop, w);
-	*now = rc == -1 ? 0 : want;
-	return rc;
-}
-
 static void
 set_events(struct agent_conn *c)
 {
@@ -78,10 +61,10 @@ set_events(struct agent_conn *c)
 		out = 0;
 	}
 	/* Input that cannot be watched is input that never comes. */
-	if (retune(c->loop, &c->inw, &c->in_events, in) == -1 && out == 0)
+	if (loop_want(c->loop, &c->inw, &c->in_events, in) == -1 && out == 0)
 		c->in_eof = 1;
 	if (c->outw.fd != c->inw.fd)
-		retune(c->loop, &c->outw, &c->out_events, out);
+		loop_want(c->loop, &c->outw, &c->out_events, out);
 }
 
 /* Whatever is in progress stops: the wait for a verdict, the watches, the

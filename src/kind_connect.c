@@ -96,23 +96,30 @@ kind_connect_keep(struct connector *c, struct watch *w)
 	c->inflight = 1;
 }
 
+/* Why a connect that reported an error failed. */
+static int
+connect_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	return err == 0 ? ECONNREFUSED : err;
+}
+
 static void
 tcp_ready(struct watch *w, unsigned events)
 {
 	struct connector *c = w->ctx;
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err;
 
 	/* Writable without an error: connected, no getsockopt needed. */
 	if ((events & LOOP_ERR) == 0) {
 		c->connected(c, w);
 		return;
 	}
-	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err == 0)
-		err = ECONNREFUSED;
-	c->err = err;
+	err = c->err = connect_error(w->fd);
 	loop_release(loop_of(c), w);
 	close(w->fd);
 	w->fd = -1;
@@ -187,16 +194,12 @@ static int
 settled_now(struct connector *c, struct watch *w)
 {
 	struct pollfd p = {.fd = w->fd, .events = POLLOUT};
-	socklen_t len = sizeof(c->err);
 
 	if (poll(&p, 1, 0) != 1)
 		return 0;
 	if ((p.revents & (POLLERR | POLLHUP)) == 0)
 		return 1;
-	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &c->err, &len) == -1)
-		c->err = errno;
-	if (c->err == 0)
-		c->err = ECONNREFUSED;
+	c->err = connect_error(w->fd);
 	close(w->fd);
 	w->fd = -1;
 	return -1;

@@ -114,6 +114,23 @@ loop_del(struct loop *loop, struct watch *w)
 	loop_forget(loop, w);
 }
 
+int
+loop_want(struct loop *loop, struct watch *w, unsigned *now, unsigned want)
+{
+	int rc = 0;
+
+	if (want == *now)
+		return 0;
+	if (want == 0)
+		loop_del(loop, w);
+	else if (*now == 0)
+		rc = loop_add(loop, w, want);
+	else
+		loop_mod(loop, w, want);
+	*now = rc == -1 ? 0 : want;
+	return rc;
+}
+
 static int
 earlier(const struct timer *a, const struct timer *b)
 {

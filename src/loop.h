@@ -51,6 +51,10 @@ void loop_close(struct loop *loop);
 int loop_add(struct loop *loop, struct watch *w, unsigned events);
 int loop_mod(struct loop *loop, struct watch *w, unsigned events);
 void loop_del(struct loop *loop, struct watch *w);
+/* Moves w from the events it is watched for (*now, 0: not in the set) to
+ * want, with whichever of add, mod or del that takes; -1 (and *now 0) when
+ * the set would not take it. */
+int loop_want(struct loop *loop, struct watch *w, unsigned *now, unsigned want);
 /* Before closing a watched descriptor.  Once this process has forked, a
  * child may hold a copy, and close() would leave it in the epoll set: it
  * is taken out first.  Until then close() takes it out by itself, and only

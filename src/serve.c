@@ -35,20 +35,6 @@ peer_name(struct conn *c)
 	return c->peer;
 }
 
-static void
-watch(struct loop *loop, struct watch *w, unsigned *now, unsigned want)
-{
-	if (want == *now)
-		return;
-	if (want == 0)
-		loop_del(loop, w);
-	else if (*now == 0 && loop_add(loop, w, want) == -1)
-		want = 0;
-	else if (*now != 0)
-		loop_mod(loop, w, want);
-	*now = want;
-}
-
 /* The input stays watched from the first byte to the end of the drain, so
  * a healthy exchange costs one registration, not one per state. */
 void
@@ -61,9 +47,9 @@ serve_update_watches(struct conn *c)
 	unsigned in = c->in_eof || full || c->state == ST_DONE ? 0 : LOOP_IN;
 	unsigned out = c->want_out && c->state == ST_WRITE ? LOOP_OUT : 0;
 
-	watch(c->loop, &c->inw, &c->in_events, in | (shared ? out : 0));
+	loop_want(c->loop, &c->inw, &c->in_events, in | (shared ? out : 0));
 	if (!shared)
-		watch(c->loop, &c->outw, &c->out_events, out);
+		loop_want(c->loop, &c->outw, &c->out_events, out);
 }
 
 /* The watches stay in the epoll set until serve_free(), whose caller
