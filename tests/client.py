@@ -3,11 +3,12 @@
 and prints what comes back until the server closes.
 
   client.py HOST PORT [--timeout S] [--half-close] [--slow SECONDS]
-                      [--no-send] [--status]
+                      [--no-send] [--status] [--source ADDR]
 
 --half-close  shut down our write side after sending
 --slow S      send one byte every S seconds
 --status      print only the status code (or "closed" when no answer came)
+--source A    connect from address A
 Exit 0 when the server closed the connection, 3 on timeout."""
 import argparse
 import socket
@@ -24,10 +25,12 @@ def main():
     ap.add_argument("--slow", type=float, default=0.0)
     ap.add_argument("--no-send", action="store_true")
     ap.add_argument("--status", action="store_true")
+    ap.add_argument("--source")
     a = ap.parse_args()
     data = b"" if a.no_send else sys.stdin.buffer.read()
     deadline = time.monotonic() + a.timeout
-    s = socket.create_connection((a.host, a.port), timeout=a.timeout)
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout,
+                                 source_address=(a.source, 0) if a.source else None)
     got = b""
     try:
         if a.slow > 0:

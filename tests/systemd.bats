@@ -215,19 +215,29 @@ idle_sources() {
 	done
 }
 
+# The probes of the idle tests come from 127.0.0.6, a source of their own:
+# systemd counts a source's connections until their instances are gone,
+# and another test's from 127.0.0.1 must not count against them.  Each
+# probe has PROBE_S, the health check timeout of AWS's and Google's load
+# balancers; under the attack they took 0.04-1.2 s here (one of 24 over
+# 2 s in a CI run).
+PROBE_S=5
+
 @test "4 sources x 100 idle connections, reopened as closed: 12 of 12 probes from a fifth answered 200" {
-	local i ok=0 c
+	local i ok=0 c slowest=0
 	listen_inside 7000
 	opts "--port 7000"
 	use health-checker.socket
 	idle_sources 5000
 	for i in $(seq 12); do
-		c=$(code 5000 2)
-		[ "$c" != 200 ] || ok=$((ok + 1))
+		c=$(ct curl -s -o /dev/null --interface 127.0.0.6 -m "$PROBE_S" \
+			-w '%{http_code} %{time_total} %{errormsg}' http://127.0.0.1:5000/ || true)
+		[ "${c%% *}" != 200 ] || ok=$((ok + 1))
+		slowest=$(awk -v a="$slowest" -v b="$(cut -d' ' -f2 <<<"$c")" 'BEGIN { print (b > a ? b : a) }')
 		echo "probe $i: $c" >&2
 		sleep 0.5
 	done
-	echo "# idle attack: $ok of 12 probes answered 200" >&3
+	echo "# idle attack: $ok of 12 probes answered 200, slowest ${slowest}s" >&3
 	assert_equal "$ok" 12
 }
 
@@ -675,7 +685,8 @@ use_agent() {
 	use_agent
 	idle_sources 5001
 	for i in $(seq 12); do
-		agent_line "" 2
+		output=$(netns python3 "$BATS_TEST_DIRNAME/client.py" 127.0.0.1 5001 \
+			--no-send --source 127.0.0.6 --timeout "$PROBE_S" 2>&1) || true
 		[ "$output" != "up ready" ] || ok=$((ok + 1))
 		echo "probe $i: $output" >&2
 		sleep 0.5
