@@ -411,36 +411,88 @@ format_date(char out[32], time_t t)
 	memcpy(p, " GMT", 5);
 }
 
+/* Appends to the head being built; once cap is reached, nothing more
+ * (the head then does not fit, and http_format says so). */
+struct head {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+put(struct head *h, const char *s, size_t n)
+{
+	if (n > h->cap - h->len) {
+		h->len = h->cap + 1;
+		return;
+	}
+	memcpy(h->p + h->len, s, n);
+	h->len += n;
+}
+
+static void
+put_str(struct head *h, const char *s)
+{
+	put(h, s, strlen(s));
+}
+
+static void
+put_num(struct head *h, size_t v)
+{
+	char digits[24];
+	size_t i = sizeof(digits);
+
+	do
+		digits[--i] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	put(h, digits + i, sizeof(digits) - i);
+}
+
+#define PUT_LIT(h, s) put((h), (s), sizeof(s) - 1)
+
+/* By hand rather than with snprintf, whose format parsing was most of
+ * what building an answer cost. */
 size_t
 http_format(char *out, size_t cap, const struct http_response *resp)
 {
+	struct head h = {out, 0, cap};
 	char date[32];
-	int n;
 
+	if (cap == 0)
+		return 0;
+	h.cap = cap - 1; /* as snprintf: room for a NUL, never written */
 	format_date(date, resp->date);
-	n = snprintf(out, cap,
-		     "HTTP/1.%d %d %s\r\n"
-		     "Date: %s\r\n"
-		     "Content-Type: %s\r\n"
-		     "Content-Length: %zu\r\n"
-		     "Connection: %s\r\n"
-		     "Cache-Control: no-store\r\n"
-		     "%s%.0d%s"
-		     "\r\n",
-		     resp->minor, codes[resp->status], reasons[resp->status],
-		     date, resp->content_type, resp->body_len,
-		     resp->keep_alive ? "keep-alive" : "close",
-		     resp->retry_after > 0 ? "Retry-After: " : "",
-		     resp->retry_after, resp->retry_after > 0 ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= cap)
+	PUT_LIT(&h, "HTTP/1.");
+	put_num(&h, (size_t)resp->minor);
+	PUT_LIT(&h, " ");
+	put_num(&h, (size_t)codes[resp->status]);
+	PUT_LIT(&h, " ");
+	put_str(&h, reasons[resp->status]);
+	PUT_LIT(&h, "\r\nDate: ");
+	put_str(&h, date);
+	PUT_LIT(&h, "\r\nContent-Type: ");
+	put_str(&h, resp->content_type);
+	PUT_LIT(&h, "\r\nContent-Length: ");
+	put_num(&h, resp->body_len);
+	if (resp->keep_alive)
+		PUT_LIT(&h, "\r\nConnection: keep-alive");
+	else
+		PUT_LIT(&h, "\r\nConnection: close");
+	PUT_LIT(&h, "\r\nCache-Control: no-store\r\n");
+	if (resp->retry_after > 0) {
+		PUT_LIT(&h, "Retry-After: ");
+		put_num(&h, (size_t)resp->retry_after);
+		PUT_LIT(&h, "\r\n");
+	}
+	PUT_LIT(&h, "\r\n");
+	if (h.len > h.cap)
 		return 0;
 	if (!resp->head_only) {
-		if (resp->body_len > cap - (size_t)n)
+		if (resp->body_len > cap - h.len)
 			return 0;
-		memcpy(out + n, resp->body, resp->body_len);
-		n += (int)resp->body_len;
+		memcpy(out + h.len, resp->body, resp->body_len);
+		h.len += resp->body_len;
 	}
-	return (size_t)n;
+	return h.len;
 }
 
 enum http_parse
