@@ -241,9 +241,12 @@ serve_one(struct runtime *rt, int in_fd, int out_fd, int agent)
 	if (agent)
 		ac = agentconn_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd,
 				     NULL, 0, &one_agent_hooks, &st);
-	else
-		c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL,
-				&one_hooks, &st);
+	else if ((c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd,
+				  NULL, &one_hooks, &st)) != NULL &&
+		 serve_watch(c) == -1) {
+		serve_free(c);
+		c = NULL;
+	}
 	if (c == NULL && ac == NULL) {
 		log_msg(LOGLVL_ERROR, "cannot serve fd %d: %s", in_fd,
 			strerror(errno));

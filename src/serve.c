@@ -24,14 +24,15 @@
 #define DRAIN_MS 1000
 #define DRAIN_MAX ((size_t)1024 * 1024)
 
-/* The peer as logs show it.  Asked of the socket at the start only when
- * debug lines (which use c->peer as it is) are on: a one-shot at the
- * default level pays the getpeername() only for an error line. */
+/* The peer as logs show it.  Formatted at the start only when debug
+ * lines (which use c->peer as it is) are on: at the default level only an
+ * error line pays for it (and a one-shot for its getpeername()). */
 static const char *
 peer_name(struct conn *c)
 {
 	if (c->peer[0] == '\0')
-		peer_describe(c->inw.fd, NULL, c->peer, sizeof(c->peer));
+		peer_describe(c->inw.fd, c->has_addr ? &c->addr : NULL, c->peer,
+			      sizeof(c->peer));
 	return c->peer;
 }
 
@@ -52,6 +53,13 @@ serve_update_watches(struct conn *c)
 		loop_want(c->loop, &c->outw, &c->out_events, out);
 }
 
+int
+serve_watch(struct conn *c)
+{
+	serve_update_watches(c);
+	return c->in_events == 0 ? -1 : 0;
+}
+
 /* The watches stay in the epoll set until serve_free(), whose caller
  * closes the descriptors: the close takes them out (loop_release knows
  * when it would not), and an EPOLL_CTL_DEL per connection is saved. */
@@ -60,7 +68,10 @@ serve_finish(struct conn *c, enum serve_outcome outcome)
 {
 	c->state = ST_DONE;
 	timer_cancel(c->loop, &c->timer);
-	c->hooks->done(c->ctx, c, outcome);
+	c->outcome = outcome;
+	/* done() frees the conn: serve_read_first() calls it on its way out. */
+	if (!c->first)
+		c->hooks->done(c->ctx, c, outcome);
 }
 
 /* Whether the client may still be sending when the answer is out: a body,
@@ -439,12 +450,27 @@ on_out(struct watch *w, unsigned events)
 		write_some(c);
 }
 
+/* serve_read_first's deferred watch: a conn the loop cannot watch would
+ * never hear of its client again. */
+static void
+watch_or_fail(struct conn *c)
+{
+	if (serve_watch(c) == 0)
+		return;
+	log_msg(LOGLVL_ERROR, "request %s: cannot watch: %s", peer_name(c),
+		strerror(errno));
+	serve_finish(c, SERVE_FAILED);
+}
+
 static void
 on_timer(struct timer *t)
 {
 	struct conn *c = t->ctx;
 
 	switch (c->state) {
+	case ST_CHECK:
+		watch_or_fail(c);
+		break;
 	case ST_READ:
 		if (persist_timer(c))
 			break;
@@ -489,16 +515,16 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 		.outw = {.fd = out_fd, .fn = on_out, .ctx = c},
 		.timer = {.fn = on_timer, .ctx = c},
 	};
-	if (peer != NULL || log_enabled(LOGLVL_DEBUG))
-		peer_describe(in_fd, peer, c->peer, sizeof(c->peer));
-	serve_update_watches(c);
-	if (c->in_events == 0) {
-		free(c);
-		return NULL;
+	if (peer != NULL) {
+		c->addr = *peer;
+		c->has_addr = 1;
 	}
+	if (log_enabled(LOGLVL_DEBUG))
+		peer_name(c);
 	timer_arm(loop, &c->timer, c->started + o->request_timeout_ms);
 	return c;
 }
+
 
 int
 serve_is_idle(const struct conn *c)
@@ -519,10 +545,28 @@ serve_read_now(struct conn *c)
 		read_head(c);
 }
 
+/* A head that came with the handshake is often answered before this
+ * returns (checks that settle at once, an answer the socket takes whole):
+ * the connection then never enters the epoll set, and done() comes last,
+ * once nothing here touches the conn any more. */
 void
 serve_read_first(struct conn *c)
 {
+	c->first = 1;
 	read_head(c);
+	c->first = 0;
+	if (c->state == ST_DONE) {
+		c->hooks->done(c->ctx, c, c->outcome);
+		return;
+	}
+	/* Checks that settled at once answer from the loop's timers (the
+	 * run's zero timer, armed before this one): the watch waits behind
+	 * them, and a checked request holds no other timer of its own. */
+	if (c->state == ST_CHECK && c->in_events == 0) {
+		timer_arm(c->loop, &c->timer, 0);
+		return;
+	}
+	watch_or_fail(c);
 }
 
 const char *

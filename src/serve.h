@@ -21,17 +21,22 @@ struct serve_hooks {
 	/* Once, when the connection stops waiting for a head: a complete one
 	 * came, or a bad one is being answered (NULL: no call). */
 	void (*head)(void *ctx, struct conn *c);
-	/* Once, from the loop, at the end; the caller then frees the conn
+	/* Once, at the end (from the loop, or last thing in a read this
+	 * interface was asked for); the caller then frees the conn
 	 * with serve_free() and closes in_fd and out_fd. */
 	void (*done)(void *ctx, struct conn *c, enum serve_outcome outcome);
 };
 
-/* Starts serving.  peer: the client's address from accept(), or NULL to
- * ask in_fd.  Until the head arrives a conn holds no buffer. */
+/* A conn, its deadline running; nothing is read or watched until
+ * serve_watch() or serve_read_first().  peer: the client's address from
+ * accept(), or NULL to ask in_fd.  Until the head arrives a conn holds no
+ * buffer. */
 struct conn *serve_start(struct loop *loop, struct flight *fl,
 			 const struct options *o, int in_fd, int out_fd,
 			 const struct sockaddr_storage *peer,
 			 const struct serve_hooks *hooks, void *ctx);
+/* The loop watches the conn's input from now on; -1 if it cannot. */
+int serve_watch(struct conn *c);
 /* Stops a conn wherever it is (no done() call) and frees it. */
 void serve_free(struct conn *c);
 /* What admission (and the one-shot's SIGTERM) asks of a conn. */
@@ -41,9 +46,11 @@ int serve_is_idle(const struct conn *c);
  * without a complete head is closed to make room, its head may be waiting
  * unread.  Hooks may be called from here. */
 void serve_read_now(struct conn *c);
-/* The standalone server, right after accept(): the head has usually come
- * with the handshake, and a read now saves a wake-up of the loop (on a
- * non-blocking socket only).  Hooks may be called from here. */
+/* The standalone server, right after accept(), instead of serve_watch():
+ * the head has usually come with the handshake, and a read now saves a
+ * wake-up of the loop (on a non-blocking socket only); the conn is
+ * watched only if the exchange is not over by the end.  Hooks may be
+ * called from here, done() last. */
 void serve_read_first(struct conn *c);
 /* The standalone server: a request whose client resets runs nothing, nor
  * does one whose client closes while it waits in the queue for a run. */

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "flight.h"
@@ -36,6 +37,8 @@ struct conn {
 	int keep;   /* this answer leaves the connection open */
 	int served; /* answers given on this connection */
 	int resume; /* the timer is for bytes that came before it */
+	int first;  /* in serve_read_first(): done() waits for its end */
+	enum serve_outcome outcome; /* what done() will be told, then */
 	struct timer timer;
 	struct flight_wait wait;
 	int64_t started;
@@ -46,7 +49,9 @@ struct conn {
 	const struct serve_hooks *hooks;
 	void (*idle)(void *ctx, struct conn *c); /* serve_keep_alive() */
 	void *ctx;
-	char peer[64];
+	char peer[64]; /* formatted when first needed (serve.c peer_name) */
+	struct sockaddr_storage addr; /* from accept(), when has_addr */
+	int has_addr;
 	struct reqbuf in; /* what has been read and not used up */
 };
 
