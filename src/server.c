@@ -85,40 +85,39 @@ accept_failed(struct server *s)
 	timer_arm(&s->rt->loop, &s->resume, loop_now() + ACCEPT_PAUSE_MS);
 }
 
-/* One connection per wake-up, as nginx without multi_accept: the epoll
- * set is level-triggered, so the next turn of the loop comes back for the
- * rest (between the other connections' events, which keeps a busy
- * listener fair), and a lone client's connection costs no accept4() that
- * fails with EAGAIN. */
 static void
 on_accept(struct watch *w, unsigned events)
 {
 	struct listener *l = w->ctx;
 	struct server *s = l->srv;
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	int64_t retry;
-	int fd;
+	int burst;
 
 	(void)events;
-	if (!s->accepting)
-		return;
-	if (!admit_room(&s->adm, &retry)) {
-		/* Every connection held has a request in progress or its
-		 * grace: the rest wait in the backlog. */
-		if (retry != -1)
-			timer_arm(&s->rt->loop, &s->room, retry);
-		set_accepting(s, 0);
-		return;
+	/* A bounded burst per wake-up keeps one busy listener fair. */
+	for (burst = 0; burst < 64 && s->accepting; burst++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int64_t retry;
+		int fd;
+
+		if (!admit_room(&s->adm, &retry)) {
+			/* Every connection held has a request in progress
+			 * or its grace: the rest wait in the backlog. */
+			if (retry != -1)
+				timer_arm(&s->rt->loop, &s->room, retry);
+			set_accepting(s, 0);
+			return;
+		}
+		fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				accept_failed(s);
+			return;
+		}
+		admit_take(&s->adm, fd, &peer, l->kind);
 	}
-	fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
-		     SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			accept_failed(s);
-		return;
-	}
-	admit_take(&s->adm, fd, &peer, l->kind);
 }
 
 static void
