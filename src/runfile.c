@@ -50,7 +50,10 @@ hash_str(uint64_t h, const char *s)
 
 /* Variables that describe one connection or one instance, not the checks:
  * systemd gives every Accept=yes instance its own, as inetd superservers
- * do.  In the key they would keep one-shots from ever sharing. */
+ * do.  In the key they would keep one-shots from ever sharing.  So do the
+ * shell's own (its nesting, its last directory, the command it ran): a
+ * server started in the background and a one-shot in the foreground of
+ * one shell see another SHLVL. */
 static int
 per_instance(const char *e)
 {
@@ -76,6 +79,8 @@ per_instance(const char *e)
 		"TRIGGER_",
 		"MONITOR_",
 		"_=",
+		"SHLVL=",
+		"OLDPWD=",
 	};
 	size_t i;
 

@@ -856,6 +856,29 @@ EOF
 	[ -n "$(find "$T/rt" -name 'state-*')" ]
 }
 
+@test "--cache-ttl across modes: the standalone server's result serves one-shots, whatever shell started them" {
+	mkcheck marker 0
+	serve --cache-ttl 30 --lock-file "$T/lock" --script "$T/marker"
+	get
+	assert_answer "$T/answer" "HTTP/1.1 200 OK" "OK"
+	assert_runs 1
+	# A one-shot in the foreground, and one a deeper shell started
+	# elsewhere: the same checks, so the server's result.
+	request 'GET / HTTP/1.0\r\n\r\n' --cache-ttl 30 --lock-file "$T/lock" \
+		--script "$T/marker"
+	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
+	SHLVL=7 OLDPWD=/ request 'GET / HTTP/1.0\r\n\r\n' --cache-ttl 30 \
+		--lock-file "$T/lock" --script "$T/marker"
+	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
+	assert_runs 1
+	# What the checks may read still counts: another value of a
+	# variable is another result.
+	HC_TEST_OTHER=1 request 'GET / HTTP/1.0\r\n\r\n' --cache-ttl 30 \
+		--lock-file "$T/lock" --script "$T/marker"
+	assert_answer "$T/answer" "HTTP/1.0 200 OK" "OK"
+	assert_runs 2
+}
+
 @test "--cache-ttl with --singleflight: sequential and concurrent requests reuse one run" {
 	mkcheck marker 0
 	serve --singleflight --cache-ttl 5 --lock-file "$T/lock" \
