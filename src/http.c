@@ -454,12 +454,12 @@ put_num(struct head *h, size_t v)
 size_t
 http_format(char *out, size_t cap, const struct http_response *resp)
 {
-	struct head h = {out, 0, cap};
+	/* As snprintf: room for a NUL, never written. */
+	struct head h = {out, 0, cap - 1};
 	char date[32];
 
 	if (cap == 0)
 		return 0;
-	h.cap = cap - 1; /* as snprintf: room for a NUL, never written */
 	format_date(date, resp->date);
 	PUT_LIT(&h, "HTTP/1.");
 	put_num(&h, (size_t)resp->minor);

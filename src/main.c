@@ -241,9 +241,10 @@ serve_one(struct runtime *rt, int in_fd, int out_fd, int agent)
 	if (agent)
 		ac = agentconn_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd,
 				     NULL, 0, &one_agent_hooks, &st);
-	else if ((c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd,
-				  NULL, &one_hooks, &st)) != NULL &&
-		 serve_watch(c) == -1) {
+	else
+		c = serve_start(&rt->loop, &rt->fl, rt->o, in_fd, out_fd, NULL,
+				&one_hooks, &st);
+	if (c != NULL && serve_watch(c) == -1) {
 		serve_free(c);
 		c = NULL;
 	}

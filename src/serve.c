@@ -31,8 +31,9 @@ static const char *
 peer_name(struct conn *c)
 {
 	if (c->peer[0] == '\0')
-		peer_describe(c->inw.fd, c->has_addr ? &c->addr : NULL, c->peer,
-			      sizeof(c->peer));
+		peer_describe(c->inw.fd,
+			      c->addr.ss_family != AF_UNSPEC ? &c->addr : NULL,
+			      c->peer, sizeof(c->peer));
 	return c->peer;
 }
 
@@ -515,16 +516,13 @@ serve_start(struct loop *loop, struct flight *fl, const struct options *o,
 		.outw = {.fd = out_fd, .fn = on_out, .ctx = c},
 		.timer = {.fn = on_timer, .ctx = c},
 	};
-	if (peer != NULL) {
+	if (peer != NULL)
 		c->addr = *peer;
-		c->has_addr = 1;
-	}
 	if (log_enabled(LOGLVL_DEBUG))
 		peer_name(c);
 	timer_arm(loop, &c->timer, c->started + o->request_timeout_ms);
 	return c;
 }
-
 
 int
 serve_is_idle(const struct conn *c)

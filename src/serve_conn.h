@@ -50,8 +50,7 @@ struct conn {
 	void (*idle)(void *ctx, struct conn *c); /* serve_keep_alive() */
 	void *ctx;
 	char peer[64]; /* formatted when first needed (serve.c peer_name) */
-	struct sockaddr_storage addr; /* from accept(), when has_addr */
-	int has_addr;
+	struct sockaddr_storage addr; /* from accept(); AF_UNSPEC: ask */
 	struct reqbuf in; /* what has been read and not used up */
 };
 

@@ -632,13 +632,15 @@ while True:
 
 # --- the agent socket: HAProxy's agent-check, a process per connection -------
 
-# agent_line [SEND [SECONDS]]: the whole answer of health-checker-agent.socket
-# on 5001 inside, SEND (printf format) sent first, or nothing, within
-# SECONDS (default 10); in $output.
+# agent_line [SEND [SECONDS [SOURCE]]]: the whole answer of
+# health-checker-agent.socket on 5001 inside, SEND (printf format) sent
+# first, or nothing, within SECONDS (default 10), from address SOURCE (or
+# the kernel's choice); in $output.
 agent_line() {
 	# shellcheck disable=SC2059
 	output=$(printf "${1-}" |
-		netns python3 "$BATS_TEST_DIRNAME/client.py" 127.0.0.1 5001 --timeout "${2:-10}") || true
+		netns python3 "$BATS_TEST_DIRNAME/client.py" 127.0.0.1 5001 \
+			--timeout "${2:-10}" ${3:+--source "$3"}) || true
 }
 
 # use_agent: health-checker-agent.socket started, stopped at teardown.
@@ -685,8 +687,7 @@ use_agent() {
 	use_agent
 	idle_sources 5001
 	for i in $(seq 12); do
-		output=$(netns python3 "$BATS_TEST_DIRNAME/client.py" 127.0.0.1 5001 \
-			--no-send --source 127.0.0.6 --timeout "$PROBE_S" 2>&1) || true
+		agent_line "" "$PROBE_S" 127.0.0.6
 		[ "$output" != "up ready" ] || ok=$((ok + 1))
 		echo "probe $i: $output" >&2
 		sleep 0.5
